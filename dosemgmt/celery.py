@@ -1,0 +1,15 @@
+"""The Celery app. Without CELERY_BROKER_URL every task runs in-process."""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dosemgmt.settings")
+
+app = Celery("dosemgmt")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+# One queue per kind of work, so a backlog of OCR or reports never delays
+# the ingest of dose objects.
+app.conf.task_queues = (Queue("ingest"), Queue("ocr"), Queue("reports"))
+app.autodiscover_tasks()

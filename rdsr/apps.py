@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RdsrConfig(AppConfig):
+    name = "rdsr"
+    verbose_name = "Dose records"

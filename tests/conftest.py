@@ -49,10 +49,12 @@ def corpus_file(corpus_dir):
     return _path
 
 
-@pytest.fixture(autouse=True)
-def _tasks_raise_in_tests(settings):
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_raise_in_tests():
     # In the embedded server an eager retry must not raise; in tests it must.
-    settings.CELERY_TASK_EAGER_PROPAGATES = True
+    from dosemgmt.celery import app
+
+    app.conf.task_eager_propagates = True
 
 
 broker = pytest.mark.skipif(

@@ -1,0 +1,86 @@
+"""Where processing of a received object runs: broker, in-process threads, or here.
+
+With a broker the Celery worker does it. Without one (the embedded server) a
+small thread pool started by `serve` does it, and failing that the caller runs
+it. Enqueueing never raises: the object is already stored, and the sweeper
+re-enqueues whatever is left in RECEIVED, so a broker outage must not turn into
+a failed C-STORE.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+logger = logging.getLogger(__name__)
+
+# Publishing to a broker that is down must not hold a C-STORE for long.
+_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def enqueue_processing(received_object_id: int) -> None:
+    if settings.CELERY_BROKER_URL:
+        _publish(received_object_id)
+    elif _pool is not None:
+        _pool.submit(_run_in_thread, received_object_id)
+    else:
+        _run_here(received_object_id)
+
+
+def start_inprocess_workers(n: int) -> ThreadPoolExecutor:
+    """Start (once) the threads that process objects when there is no broker."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(1, n), thread_name_prefix="ingest-worker")
+        return _pool
+
+
+def stop_inprocess_workers(*, wait: bool = True) -> None:
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=wait)
+
+
+def _publish(received_object_id: int) -> None:
+    from ingest.tasks import process_received_object
+
+    try:
+        process_received_object.apply_async(
+            args=[received_object_id], queue="ingest", retry=True, retry_policy=_PUBLISH_RETRY_POLICY
+        )
+    except Exception:
+        logger.warning(
+            "could not enqueue received object %s (broker unreachable?); it stays RECEIVED for the sweeper",
+            received_object_id,
+            exc_info=True,
+        )
+
+
+def _run_here(received_object_id: int) -> None:
+    from ingest.services import received_object_process
+
+    try:
+        received_object_process(received_object_id=received_object_id)
+    except Exception:
+        # Only database trouble gets here; the object stays stored and the
+        # sweeper tries again.
+        logger.exception("processing received object %s failed; left for the sweeper", received_object_id)
+
+
+def _run_in_thread(received_object_id: int) -> None:
+    # Pool threads live as long as the server: treat each task like a request.
+    close_old_connections()
+    try:
+        _run_here(received_object_id)
+    finally:
+        connection.close()

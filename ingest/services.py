@@ -1,0 +1,227 @@
+"""Writes for received objects: store durably, process, reprocess, sweep."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ingest.dispatch import enqueue_processing
+from ingest.models import ReceivedObject
+from ingest.spool import spool_write
+
+logger = logging.getLogger(__name__)
+
+Status = ReceivedObject.Status
+
+# How many stale objects one sweep re-enqueues; the next sweep takes the rest.
+SWEEP_BATCH_SIZE = 500
+
+
+@dataclass
+class StoreOutcome:
+    received: ReceivedObject
+    created: bool
+
+
+def received_object_store(
+    *,
+    data: bytes,
+    sop_instance_uid: str,
+    sop_class_uid: str,
+    transfer_syntax_uid: str = "",
+    origin: str,
+    calling_ae: str = "",
+    called_ae: str = "",
+    peer_address: str = "",
+    enqueue: bool = True,
+) -> StoreOutcome:
+    """Write the object to the spool and record it; raise if either fails.
+
+    A resend of an object whose earlier copy failed replaces it and is
+    processed again (the sender may have fixed it); any other resend only
+    counts the receipt.
+    """
+    if not sop_instance_uid:
+        raise ValueError("a received object needs a SOP Instance UID")
+    now = timezone.now()
+    fields = {
+        "sop_class_uid": sop_class_uid[:64],
+        "transfer_syntax_uid": transfer_syntax_uid[:64],
+        "origin": origin,
+        "calling_ae": calling_ae[:16],
+        "called_ae": called_ae[:16],
+        "peer_address": peer_address[:64],
+    }
+    with transaction.atomic():
+        received = (
+            ReceivedObject.objects.select_for_update().filter(sop_instance_uid=sop_instance_uid).first()
+        )
+        created = False
+        if received is None:
+            path = spool_write(data=data, sop_instance_uid=sop_instance_uid, when=now)
+            try:
+                with transaction.atomic():
+                    received = ReceivedObject.objects.create(
+                        sop_instance_uid=sop_instance_uid,
+                        received_at=now,
+                        last_received_at=now,
+                        spool_path=str(path),
+                        size_bytes=len(data),
+                        **fields,
+                    )
+                created = True
+            except IntegrityError:
+                # Sent twice at once: the other receipt won the row.
+                received = ReceivedObject.objects.select_for_update().get(sop_instance_uid=sop_instance_uid)
+        reset = False if created else _count_resend(received, data=data, now=now, fields=fields)
+        if enqueue and (created or reset):
+            pk = received.pk
+            transaction.on_commit(lambda: enqueue_processing(pk), robust=True)
+    return StoreOutcome(received=received, created=created)
+
+
+def _count_resend(received: ReceivedObject, *, data: bytes, now: dt.datetime, fields: dict) -> bool:
+    """Record another receipt; return True when a failed object was reset by it."""
+    received.times_received += 1
+    received.last_received_at = now
+    update = ["times_received", "last_received_at"]
+    if received.status == Status.FAILED:
+        path = spool_write(data=data, sop_instance_uid=received.sop_instance_uid, when=now)
+        old_path = received.spool_path
+        received.spool_path = str(path)
+        received.size_bytes = len(data)
+        received.status = Status.RECEIVED
+        received.error = ""
+        received.processing_started_at = None
+        for name, value in fields.items():
+            setattr(received, name, value)
+        update += ["spool_path", "size_bytes", "status", "error", "processing_started_at", *fields]
+        if old_path and old_path != str(path):
+            transaction.on_commit(lambda: Path(old_path).unlink(missing_ok=True), robust=True)
+    elif not Path(received.spool_path).is_file():
+        # The earlier copy is gone from disk (restored backup, manual cleanup):
+        # this resend is the only copy we can get, so keep it.
+        received.spool_path = str(
+            spool_write(data=data, sop_instance_uid=received.sop_instance_uid, when=now)
+        )
+        received.size_bytes = len(data)
+        update += ["spool_path", "size_bytes"]
+    received.save(update_fields=update)
+    return received.status == Status.RECEIVED and "status" in update
+
+
+def received_object_process(*, received_object_id: int, force: bool = False) -> ReceivedObject:
+    """Parse the spooled object and store its dose record. Idempotent.
+
+    Parse and content errors end in FAILED with a clear message; database
+    errors propagate so the task is retried.
+    """
+    from rdsr.parse import UnreadableObject, parse_file
+    from rdsr.services import RecordNotStorable, dose_record_store
+
+    received = _claim(received_object_id=received_object_id, force=force)
+    if received is None:
+        return ReceivedObject.objects.get(pk=received_object_id)
+
+    try:
+        record = parse_file(received.spool_path)
+    except UnreadableObject as exc:
+        return _finish(received, status=Status.FAILED, error=f"unreadable object: {exc}")
+    except FileNotFoundError as exc:
+        return _finish(received, status=Status.FAILED, error=f"spool file missing: {exc.filename}")
+    except Exception as exc:
+        logger.exception("parser crashed on received object %s (%s)", received.pk, received.spool_path)
+        return _finish(received, status=Status.FAILED, error=_one_line("parser error", exc))
+
+    kind = record.source.kind
+    warnings = list(record.warnings)
+    if not record.is_dose:
+        return _finish(received, status=Status.NOT_RELEVANT, kind=kind, warnings=warnings)
+
+    try:
+        result = dose_record_store(record=record)
+    except RecordNotStorable as exc:
+        return _finish(
+            received, status=Status.FAILED, kind=kind, warnings=warnings, error=_one_line("not storable", exc)
+        )
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        logger.exception("storing the dose record of received object %s failed", received.pk)
+        return _finish(
+            received, status=Status.FAILED, kind=kind, warnings=warnings, error=_one_line("store error", exc)
+        )
+    return _finish(received, status=Status.DONE, kind=kind, warnings=warnings, study=result.study)
+
+
+def _claim(*, received_object_id: int, force: bool) -> ReceivedObject | None:
+    with transaction.atomic():
+        received = ReceivedObject.objects.select_for_update().get(pk=received_object_id)
+        if received.status in (Status.DONE, Status.NOT_RELEVANT) and not force:
+            return None
+        received.status = Status.PROCESSING
+        received.attempts += 1
+        received.processing_started_at = timezone.now()
+        received.save(update_fields=["status", "attempts", "processing_started_at"])
+    return received
+
+
+def _finish(
+    received: ReceivedObject,
+    *,
+    status: str,
+    kind: str = "",
+    warnings: list[str] | None = None,
+    error: str = "",
+    study=None,
+) -> ReceivedObject:
+    received.status = status
+    received.kind = kind[:20]
+    received.warnings = warnings or []
+    received.error = error
+    received.study = study
+    received.processed_at = timezone.now()
+    received.save(update_fields=["status", "kind", "warnings", "error", "study", "processed_at"])
+    if status == Status.FAILED:
+        logger.warning("received object %s failed: %s", received.pk, error)
+    return received
+
+
+def _one_line(what: str, exc: Exception) -> str:
+    message = " ".join(str(exc).split()) or "(no message)"
+    return f"{what}: {message} [{type(exc).__name__}]"
+
+
+def received_object_reprocess(*, received_object_id: int) -> None:
+    """Put an object back in the queue (after a parser fix, or by an MPE's request)."""
+    with transaction.atomic():
+        received = ReceivedObject.objects.select_for_update().get(pk=received_object_id)
+        received.status = Status.RECEIVED
+        received.error = ""
+        received.processing_started_at = None
+        received.save(update_fields=["status", "error", "processing_started_at"])
+        transaction.on_commit(lambda: enqueue_processing(received_object_id), robust=True)
+
+
+def spool_sweep(*, older_than_seconds: int | None = None) -> int:
+    """Re-enqueue objects stored but never finished; return how many."""
+    if older_than_seconds is None:
+        older_than_seconds = settings.SWEEPER_STALE_AFTER_SECONDS
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
+    stale = ReceivedObject.objects.filter(
+        Q(status=Status.RECEIVED, last_received_at__lt=cutoff)
+        | Q(status=Status.PROCESSING, processing_started_at__lt=cutoff)
+    )
+    ids = list(stale.order_by("received_at").values_list("pk", flat=True)[:SWEEP_BATCH_SIZE])
+    for pk in ids:
+        enqueue_processing(pk)
+    if ids:
+        logger.info("sweeper re-enqueued %d unfinished received objects", len(ids))
+    return len(ids)

@@ -1,0 +1,49 @@
+"""Celery tasks of the ingest queue: each fetches by id and calls one service."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
+
+from ingest.services import received_object_process, spool_sweep
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = 8
+BACKOFF_BASE_SECONDS = 2
+BACKOFF_MAX_SECONDS = 300
+
+
+def retry_countdown(retries: int) -> float:
+    """Exponential back-off with full jitter, so retrying workers do not stampede."""
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**retries)
+    return random.uniform(ceiling / 2, ceiling)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+def process_received_object(self, received_object_id: int) -> str:
+    # Worker processes live for days: a connection the database closed
+    # meanwhile must not fail the task.
+    close_old_connections()
+    try:
+        received = received_object_process(received_object_id=received_object_id)
+    except (OperationalError, InterfaceError) as exc:
+        close_old_connections()
+        logger.warning("database error on received object %s, retrying: %s", received_object_id, exc)
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+    finally:
+        close_old_connections()
+    return received.status
+
+
+@shared_task(acks_late=True)
+def sweep_spool() -> int:
+    close_old_connections()
+    try:
+        return spool_sweep(older_than_seconds=settings.SWEEPER_STALE_AFTER_SECONDS)
+    finally:
+        close_old_connections()

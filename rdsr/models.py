@@ -77,7 +77,8 @@ class Study(models.Model):
     fluoro_time_total_s = models.FloatField(null=True, blank=True)
     agd_left_mgy = models.FloatField(null=True, blank=True)
     agd_right_mgy = models.FloatField(null=True, blank=True)
-    # Totals as the latest dose object states them, kept to show disagreement.
+    # Totals as the most complete dose object of the best source kind states
+    # them (see rdsr.services), kept to show disagreement with the recomputed ones.
     stated_totals = models.JSONField(default=dict, blank=True)
     # Kind of the best source in use (rdsr > image-header > mpps > ocr > manual).
     source_kind = models.CharField(max_length=20, blank=True)
@@ -118,6 +119,39 @@ class PlaneAccumulation(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["study", "plane"], name="plane_unique_per_study")]
         ordering = ["plane"]
+
+
+class DoseObject(models.Model):
+    """One dose object (RDSR, image header, dose screen, MPPS) stored into a study.
+
+    Provenance of the study, and what each object itself states: cumulative and
+    continuation objects each state their own totals, which the store compares
+    with the sum of the events the same object carried.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="dose_objects")
+    sop_instance_uid = models.CharField(max_length=64)
+    sop_class_uid = models.CharField(max_length=64, blank=True)
+    kind = models.CharField(max_length=20)
+    # 113854 Source of Dose Information, e.g. "Automated Data Collection".
+    dose_information_source = models.CharField(max_length=100, blank=True)
+    content_datetime = models.CharField(max_length=32, blank=True)
+    # Number of events the object carried (after removing repeats within it).
+    event_count = models.PositiveIntegerField(default=0)
+    # Totals as the object states them: ct_totals, planes, mammo_totals.
+    stated_totals = models.JSONField(default=dict, blank=True)
+    # The same quantities summed over the object's own events, for comparison.
+    event_sums = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "sop_instance_uid"], name="dose_object_unique_per_study")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.sop_instance_uid}"
 
 
 class IrradiationEvent(models.Model):

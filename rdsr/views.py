@@ -1,9 +1,321 @@
-from django.http import HttpResponse
+"""Study list and study detail: read through selectors, shape values for display."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from ingest import selectors as ingest_selectors
+
+from . import selectors
+from .models import IrradiationEvent, Study
+
+STUDIES_PER_PAGE = 50
 
 
-def study_list(request):
-    return HttpResponse("placeholder")
+def sig(value: float | None, digits: int = 3) -> str:
+    """At least `digits` significant figures, never fewer integer digits.
+
+    A small DAP (0.00016 Gy·cm²) must not show as 0.00, and a DLP of 1234
+    must not show as 1.23e+03.
+    """
+    if value is None:
+        return ""
+    if value == 0:
+        return "0"
+    if not math.isfinite(value):
+        return str(value)
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(0, digits - 1 - magnitude)
+    text = f"{value:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
 
 
-def study_detail(request, pk):
-    return HttpResponse("placeholder")
+def _local_time(value) -> str:
+    if value is None:
+        return ""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class StudyFilterForm(forms.Form):
+    date_from = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    date_to = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    modality = forms.ChoiceField(required=False, label="Modality")
+    device = forms.ModelChoiceField(queryset=None, required=False, label="Device", empty_label="All devices")
+    q = forms.CharField(
+        required=False,
+        label="Search",
+        widget=forms.TextInput(
+            attrs={"placeholder": "Accession, description or patient ID", "type": "search"}
+        ),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["modality"].choices = [("", "All modalities")] + [
+            (m, m) for m in selectors.study_modalities()
+        ]
+        self.fields["device"].queryset = selectors.device_list()
+
+
+def study_list(request: HttpRequest) -> HttpResponse:
+    form = StudyFilterForm(request.GET or None)
+    filters: dict[str, Any] = {}
+    if form.is_bound:
+        form.is_valid()  # invalid fields are reported and left out of the filter
+        data = form.cleaned_data
+        device = data.get("device")
+        filters = {
+            "date_from": data.get("date_from"),
+            "date_to": data.get("date_to"),
+            "modality": data.get("modality") or "",
+            "device_id": device.pk if device else None,
+            "text": data.get("q") or "",
+        }
+    page = Paginator(selectors.study_list(**filters), STUDIES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "rdsr/study_list.html",
+        {
+            "form": form,
+            "page": page,
+            "rows": [_study_row(s) for s in page.object_list],
+            "filtered": bool(filters),
+        },
+    )
+
+
+def _study_row(study: Study) -> dict[str, Any]:
+    agd = ""
+    if study.agd_left_mgy is not None or study.agd_right_mgy is not None:
+        agd = f"{sig(study.agd_left_mgy) or '–'} / {sig(study.agd_right_mgy) or '–'}"
+    return {
+        "study": study,
+        "date": study.study_date.isoformat() if study.study_date else "",
+        "time": study.study_time.strftime("%H:%M") if study.study_time else "",
+        "patient_id": study.patient.patient_id if study.patient else "",
+        "device": str(study.device) if study.device else "",
+        "dlp": sig(study.dlp_total_mgycm),
+        "dap": sig(study.dap_total_gycm2),
+        "agd": agd,
+        "fluoro_time": sig(study.fluoro_time_total_s),
+    }
+
+
+# --- study detail ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    value: Callable[[IrradiationEvent], str]
+    numeric: bool = True
+    # Shown even when no event has a value, so a missing dose is visible as such.
+    always: bool = False
+
+
+def _num(field: str, digits: int = 3) -> Callable[[IrradiationEvent], str]:
+    return lambda event: sig(getattr(event, field), digits)
+
+
+def _text(field: str) -> Callable[[IrradiationEvent], str]:
+    return lambda event: getattr(event, field) or ""
+
+
+PHANTOMS = {"head16": "Head 16 cm", "body32": "Body 32 cm"}
+
+_START = Column(
+    "Start", lambda e: _local_time(e.datetime_started)[11:] if e.datetime_started else "", numeric=False
+)
+
+CT_COLUMNS = [
+    _START,
+    Column("Type", _text("event_type"), numeric=False, always=True),
+    Column("Protocol", _text("protocol"), numeric=False, always=True),
+    Column("Target region", _text("target_region"), numeric=False),
+    Column("CTDIvol (mGy)", _num("ctdivol_mgy"), always=True),
+    Column("DLP (mGy·cm)", _num("dlp_mgycm"), always=True),
+    Column("Phantom", lambda e: PHANTOMS.get(e.phantom, e.phantom), numeric=False),
+    Column("SSDE (mGy)", _num("ssde_mgy")),
+    Column("Scanning length (mm)", _num("scanning_length_mm")),
+    Column("kVp (kV)", _num("kvp")),
+    Column("Tube current (mA)", _num("tube_current_ma")),
+    Column("Max tube current (mA)", _num("max_tube_current_ma")),
+    Column("Exposure time (s)", _num("exposure_time_s")),
+    Column("Rotation time (s)", _num("exposure_time_per_rotation_s")),
+    Column("Pitch", _num("pitch")),
+    Column("Total collimation (mm)", _num("total_collimation_mm")),
+]
+
+PROJECTION_COLUMNS = [
+    _START,
+    Column("Type", _text("event_type"), numeric=False, always=True),
+    Column("Plane", _text("plane"), numeric=False),
+    Column("Protocol", _text("protocol"), numeric=False, always=True),
+    Column("Region", _text("target_region"), numeric=False),
+    Column("Laterality", _text("laterality"), numeric=False),
+    Column("View", _text("view"), numeric=False),
+    Column("DAP (Gy·cm²)", _num("dap_gycm2"), always=True),
+    Column("Ka,r (mGy)", _num("dose_rp_mgy"), always=True),
+    Column("AGD (mGy)", _num("agd_mgy")),
+    Column("Entrance exposure (mGy)", _num("entrance_exposure_mgy")),
+    Column("Compressed thickness (mm)", _num("compression_thickness_mm")),
+    Column("kVp (kV)", _num("kvp")),
+    Column("Tube current (mA)", _num("tube_current_ma")),
+    Column("Exposure (mAs)", _num("exposure_mas")),
+    Column("Pulse rate (/s)", _num("pulse_rate")),
+    Column("Primary angle (°)", _num("primary_angle_deg")),
+    Column("Secondary angle (°)", _num("secondary_angle_deg")),
+    Column("SID (mm)", _num("source_to_detector_mm")),
+    Column("EI", _num("exposure_index")),
+    Column("Target EI", _num("target_exposure_index")),
+    Column("DI", _num("deviation_index")),
+    Column("Time (s)", _num("exposure_time_s")),
+]
+
+
+def _table(columns: list[Column], events: Iterable[IrradiationEvent]) -> dict[str, Any]:
+    """Headers and rows of the events table, leaving out columns nobody filled."""
+    cells = [[column.value(event) for column in columns] for event in events]
+    shown = [i for i, column in enumerate(columns) if column.always or any(row[i] for row in cells)]
+    return {
+        "headers": [(columns[i].label, columns[i].numeric) for i in shown],
+        "rows": [[(row[i], columns[i].numeric) for i in shown] for row in cells],
+    }
+
+
+def _is_ct(study: Study, events: list[IrradiationEvent]) -> bool:
+    if study.modality:
+        return study.modality == "CT"
+    return any(e.ctdivol_mgy is not None or e.dlp_mgycm is not None for e in events)
+
+
+UNIT_SUFFIXES = [
+    ("_mgycm", "mGy·cm"),
+    ("_gycm2", "Gy·cm²"),
+    ("_mgy", "mGy"),
+    ("_mm", "mm"),
+    ("_kg", "kg"),
+    ("_s", "s"),
+    ("_m", "m"),
+]
+WORDS = {"dlp": "DLP", "dap": "DAP", "agd": "AGD", "ctdivol": "CTDIvol", "rp": "RP", "ssde": "SSDE"}
+
+
+def _label(key: str) -> str:
+    unit = ""
+    for suffix, name in UNIT_SUFFIXES:
+        if key.endswith(suffix):
+            key, unit = key[: -len(suffix)], name
+            break
+    words = [WORDS.get(w, w) for w in key.split("_") if w]
+    text = " ".join(words)
+    text = text[:1].upper() + text[1:]
+    text = text.replace("Dose RP", "Ka,r").replace("dose RP", "Ka,r")
+    return f"{text} ({unit})" if unit else text
+
+
+def _stated_rows(data: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Flatten the stated totals (whatever shape the store gives them) into label/value rows."""
+    rows: list[tuple[str, str]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, dict | list):
+                rows += _stated_rows(value, f"{prefix}{_label(key)} · ")
+            elif value is not None and value != "":
+                text = sig(value) if isinstance(value, float) else str(value)
+                rows.append((f"{prefix}{_label(key)}", text))
+    elif isinstance(data, list):
+        for item in data:
+            name = ""
+            if isinstance(item, dict) and item.get("plane"):
+                name = f"Plane {item['plane']} · "
+                item = {k: v for k, v in item.items() if k != "plane"}
+            rows += _stated_rows(item, f"{prefix}{name}")
+    return rows
+
+
+PLANE_ROWS = [
+    ("DAP total (Gy·cm²)", "dap_total_gycm2"),
+    ("Ka,r total (mGy)", "dose_rp_total_mgy"),
+    ("Fluoroscopy DAP (Gy·cm²)", "fluoro_dap_total_gycm2"),
+    ("Acquisition DAP (Gy·cm²)", "acquisition_dap_total_gycm2"),
+    ("Fluoroscopy Ka,r (mGy)", "fluoro_dose_rp_total_mgy"),
+    ("Acquisition Ka,r (mGy)", "acquisition_dose_rp_total_mgy"),
+    ("Fluoroscopy time (s)", "fluoro_time_total_s"),
+    ("Acquisition time (s)", "acquisition_time_total_s"),
+    ("Frames", "frames_total"),
+]
+
+
+def _plane_table(planes: list) -> dict[str, Any]:
+    """One column per plane: values of two planes stand side by side, never summed."""
+    rows = []
+    for label, field in PLANE_ROWS:
+        values = [getattr(p, field) for p in planes]
+        if any(v is not None for v in values):
+            rows.append(
+                (label, [sig(v) if isinstance(v, float) else ("" if v is None else str(v)) for v in values])
+            )
+    references = [p.reference_point for p in planes]
+    if any(references):
+        rows.append(("Reference point", references))
+    return {"headers": [_plane_name(p.plane) for p in planes], "rows": rows}
+
+
+def _plane_name(plane: str) -> str:
+    return "Single plane" if plane == "single" else f"Plane {plane}"
+
+
+def _totals(study: Study) -> list[tuple[str, str]]:
+    values = [
+        ("Events", str(study.event_count)),
+        ("Total DLP (mGy·cm)", sig(study.dlp_total_mgycm)),
+        ("Total DAP (Gy·cm²)", sig(study.dap_total_gycm2)),
+        ("Fluoroscopy time (s)", sig(study.fluoro_time_total_s)),
+        ("AGD left (mGy)", sig(study.agd_left_mgy)),
+        ("AGD right (mGy)", sig(study.agd_right_mgy)),
+    ]
+    return [(label, value) for label, value in values if value]
+
+
+def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        study = selectors.study_get(study_id=pk)
+    except Study.DoesNotExist:
+        raise Http404("No such study") from None
+    events = list(selectors.study_events(study=study))
+    planes = list(selectors.study_planes(study=study))
+    columns = CT_COLUMNS if _is_ct(study, events) else PROJECTION_COLUMNS
+    context = {
+        "study": study,
+        "patient": study.patient,
+        "device": study.device,
+        "age": sig(study.age_years, 3),
+        "weight": sig(study.weight_kg, 3),
+        "height": sig(study.height_m, 3),
+        "totals": _totals(study),
+        "stated": _stated_rows(study.stated_totals),
+        "planes": _plane_table(planes) if planes else None,
+        "events": _table(columns, events),
+        "event_count": len(events),
+        "sources": [
+            {"object": obj, "received": _local_time(obj.received_at)}
+            for obj in ingest_selectors.received_object_list_for_study(study_id=study.pk)
+        ],
+    }
+    return render(request, "rdsr/study_detail.html", context)

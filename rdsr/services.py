@@ -1,0 +1,897 @@
+"""Writing normalised dose records (rdsr.record) into the dose models.
+
+`dose_record_store` is the only writer of Patient, Device, Study, DoseObject,
+IrradiationEvent and PlaneAccumulation rows. It is idempotent (storing the same
+record again changes nothing), safe when two workers store objects of one study
+at once (the study row is the per-study lock), and issues a fixed number of
+queries whatever the number of events (writes are batched).
+
+Rules, each one a decision a physicist can check:
+
+Patient
+    Matched on (patient_id, issuer_of_patient_id). A record without a patient
+    ID gets no patient (``study.patient`` stays None) rather than a shared
+    "unknown" row that would merge strangers. Known values are never
+    overwritten, only blanks filled: the RIS feed will become the master.
+Device
+    One row per physical device: ``identity_key`` is the Device Observer UID
+    when the object has one, else "manufacturer|model|station|serial",
+    lower-cased with whitespace collapsed. A record with none of these gets no
+    device. Known values are never overwritten.
+Study
+    Found or created on Study Instance UID; the row is locked (SELECT ... FOR
+    UPDATE on PostgreSQL, the IMMEDIATE write transaction on SQLite) for the
+    rest of the store, so two objects of one study are merged one after the
+    other. Descriptive fields fill blanks only; totals are recomputed.
+Events
+    De-duplicated on Irradiation Event UID within the study (cumulative objects
+    repeat earlier events, continuation objects add new ones: the study holds
+    the union). Events without a UID are keyed on (source SOP Instance UID,
+    position in that object), position counting from 1. When an event arrives
+    again from a better source kind (rdsr.record.SOURCE_PRECEDENCE) it takes
+    over the stored row; when the same object is stored again with different
+    values (a re-parse) its own events are updated; otherwise the first stored
+    copy is kept.
+Which events count
+    Only events of the best source kind present in the study count towards
+    its totals (rdsr > image header > MPPS > OCR > manual), so that an image
+    header or an OCR'd screen of an RDSR study is never added to the RDSR's
+    values; ``Study.source_kind`` says which kind is in use.
+Totals (study and planes)
+    Each total is, in this order:
+    1. the sum over the counted events, when every event it covers carries a
+       trusted value;
+    2. else the value stated by the most complete dose object (the one of the
+       best kind with the most events), when it states one;
+    3. else the sum of the values that are there (a study warning says so).
+    A value in an event's ``review`` list (unknown or implausible unit) is
+    never added: the total is the sum of the other events, and a study warning
+    names the quantity. Stated totals are never used to fill such a gap, since
+    they come from the same doubtful source.
+    CT: ``dlp_total_mgycm`` from event DLP. Projection X-ray: one
+    PlaneAccumulation per plane (Ka,r is never added across planes), each
+    quantity by the rule above over that plane's events (fluoroscopy events
+    are those whose event type says "fluoro"; times are the events'
+    ``exposure_time_s``; frames the acquisition events' ``frames``); study
+    ``dap_total_gycm2`` and ``fluoro_time_total_s`` are the sums over planes.
+    Mammography: ``agd_left_mgy`` / ``agd_right_mgy`` from the events of each
+    breast.
+Stated totals
+    Each DoseObject keeps what it states and the same quantities summed over
+    its own events; the study gets a warning when the two differ by more than
+    1 % (rounding). ``Study.stated_totals`` is the statement of the most
+    complete object: ``{"sop_instance_uid", "kind", "events_in_object",
+    "ct_totals": {...}, "planes": [{...}], "mammo_totals": {...}}``.
+Study warnings
+    Recomputed on every store from the whole study, so they describe the
+    current state and storing twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import record as rec
+from .models import Device, DoseObject, IrradiationEvent, Patient, PlaneAccumulation, Study
+
+# Stated and recomputed totals within this relative difference agree (rounding).
+AGREEMENT_TOLERANCE = 0.01
+_ATTEMPTS = 3
+_UNRANKED = max(rec.SOURCE_PRECEDENCE.values()) + 1
+
+
+class RecordNotStorable(ValueError):
+    """The record cannot become a study (not a dose record, no Study Instance UID, ...)."""
+
+
+@dataclass
+class StoreResult:
+    study: Study
+    created_study: bool
+    events_added: int
+    events_existing: int
+
+
+def dose_record_store(*, record: rec.DoseRecord) -> StoreResult:
+    """Write one dose record into its study; idempotent and safe under concurrency."""
+    study_uid, sop_uid = _storable_keys(record)
+    for attempt in range(_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                return _store(record, study_uid=study_uid, sop_uid=sop_uid)
+        except IntegrityError:
+            # Another worker created the same patient/device/study between our
+            # read and our write; the next attempt finds its row.
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _storable_keys(record: rec.DoseRecord) -> tuple[str, str]:
+    if not record.is_dose:
+        raise RecordNotStorable("not a dose record (kind 'not-dose')")
+    study_uid = _text(record.study.study_instance_uid)
+    if not study_uid:
+        raise RecordNotStorable("the object has no Study Instance UID")
+    if len(study_uid) > 64:
+        raise RecordNotStorable(f"Study Instance UID longer than 64 characters: {study_uid[:80]}")
+    sop_uid = _text(record.source.sop_instance_uid)
+    if not sop_uid:
+        raise RecordNotStorable(
+            "the object has no SOP Instance UID, so storing it again could not be recognised"
+        )
+    if len(sop_uid) > 64:
+        raise RecordNotStorable(f"SOP Instance UID longer than 64 characters: {sop_uid[:80]}")
+    return study_uid, sop_uid
+
+
+def _store(record: rec.DoseRecord, *, study_uid: str, sop_uid: str) -> StoreResult:
+    # Lock order is always study, patient, device: two stores never wait on
+    # each other in opposite orders.
+    study, created = _study_lock(study_uid)
+    patient = _patient_upsert(record.patient)
+    device = _device_upsert(record.device)
+
+    events = list(IrradiationEvent.objects.filter(study=study))
+    objects = list(DoseObject.objects.filter(study=study))
+
+    incoming = _incoming_events(record, study=study, sop_uid=sop_uid)
+    added, existing = _events_merge(incoming, events, sop_uid=sop_uid)
+    _dose_object_upsert(record, study=study, sop_uid=sop_uid, incoming=incoming, objects=objects)
+
+    totals = _study_totals(
+        [_facts_of_row(ev) for ev in events], objects, modality=_study_modality(study, record)
+    )
+    _planes_sync(study, totals.planes)
+    _study_update(study, record, patient=patient, device=device, totals=totals)
+    return StoreResult(study=study, created_study=created, events_added=added, events_existing=existing)
+
+
+# --- study, patient, device ---------------------------------------------------
+
+
+def _study_lock(study_uid: str) -> tuple[Study, bool]:
+    locked = Study.objects.select_for_update()
+    study = locked.filter(study_instance_uid=study_uid).first()
+    if study is not None:
+        return study, False
+    try:
+        with transaction.atomic():
+            # Our own new row stays invisible to others until we commit, and a
+            # concurrent insert of the same UID waits on the unique index.
+            return Study.objects.create(study_instance_uid=study_uid), True
+    except IntegrityError:
+        return locked.get(study_instance_uid=study_uid), False
+
+
+def _patient_upsert(patient: rec.Patient) -> Patient | None:
+    patient_id = _clip(Patient, "patient_id", patient.patient_id)
+    if not patient_id:
+        return None
+    issuer = _clip(Patient, "issuer_of_patient_id", patient.issuer_of_patient_id)
+    known = {
+        "name": _clip(Patient, "name", patient.name),
+        "birth_date": _date(patient.birth_date),
+        "sex": _sex(patient.sex),
+    }
+    keys = {"patient_id": patient_id, "issuer_of_patient_id": issuer}
+    row = Patient.objects.filter(**keys).first()
+    if row is None:
+        # ON CONFLICT DO NOTHING: a concurrent insert of the same patient wins
+        # and we read its row instead of failing.
+        Patient.objects.bulk_create([Patient(**keys, **known)], ignore_conflicts=True)
+        row = Patient.objects.get(**keys)
+    _fill_blanks(row, known)
+    return row
+
+
+def device_identity_key(device: rec.Device) -> str:
+    """The key that names one physical device (see the module docstring)."""
+    uid = _text(device.device_observer_uid)
+    if uid:
+        return uid
+    parts = [device.manufacturer, device.model, device.station_name, device.serial_number]
+    normalised = [" ".join((_text(p) or "").lower().split()) for p in parts]
+    return "|".join(normalised) if any(normalised) else ""
+
+
+def _device_upsert(device: rec.Device) -> Device | None:
+    key = device_identity_key(device)
+    if not key:
+        return None
+    known = {
+        name: _clip(Device, name, getattr(device, name))
+        for name in (
+            "manufacturer",
+            "model",
+            "station_name",
+            "serial_number",
+            "software_versions",
+            "institution_name",
+            "department",
+            "device_observer_uid",
+        )
+    }
+    key = key[: Device._meta.get_field("identity_key").max_length]
+    row = Device.objects.filter(identity_key=key).first()
+    if row is None:
+        Device.objects.bulk_create([Device(identity_key=key, **known)], ignore_conflicts=True)
+        row = Device.objects.get(identity_key=key)
+    _fill_blanks(row, known)
+    return row
+
+
+def _fill_blanks(row, values: dict[str, Any]) -> None:
+    changed = [
+        name for name, value in values.items() if value not in (None, "") and getattr(row, name) in (None, "")
+    ]
+    for name in changed:
+        setattr(row, name, values[name])
+    if changed:
+        if any(f.name == "updated_at" for f in row._meta.fields):
+            changed.append("updated_at")
+        row.save(update_fields=changed)
+
+
+# --- events -------------------------------------------------------------------
+
+# Event fields that have a column of their own; everything else goes in details.
+_COLUMN_FIELDS = [
+    f.name
+    for f in dataclasses.fields(rec.Event)
+    if f.name not in ("datetime_started", "irradiation_event_uid")
+    and f.name in {mf.name for mf in IrradiationEvent._meta.get_fields() if hasattr(mf, "column")}
+]
+_FLOAT_COLUMNS = {
+    f.name for f in IrradiationEvent._meta.get_fields() if f.get_internal_type() == "FloatField"
+}
+_EVENT_UPDATE_FIELDS = [
+    "irradiation_event_uid",
+    "source_sop_instance_uid",
+    "source_kind",
+    "position",
+    "datetime_started",
+    *_COLUMN_FIELDS,
+    "details",
+]
+
+
+def _incoming_events(record: rec.DoseRecord, *, study: Study, sop_uid: str) -> list[IrradiationEvent]:
+    """The record's events as unsaved rows, repeats within the object removed."""
+    rows: list[IrradiationEvent] = []
+    seen: set[str] = set()
+    for position, event in enumerate(record.events, start=1):
+        row = _event_row(event, study=study, sop_uid=sop_uid, kind=record.source.kind, position=position)
+        if row.irradiation_event_uid:
+            if row.irradiation_event_uid in seen:
+                continue
+            seen.add(row.irradiation_event_uid)
+        rows.append(row)
+    return rows
+
+
+def _event_row(event: rec.Event, *, study: Study, sop_uid: str, kind: str, position: int) -> IrradiationEvent:
+    data = _event_dict(event)
+    details: dict[str, Any] = {}
+    row = IrradiationEvent(study=study, source_sop_instance_uid=sop_uid, source_kind=kind, position=position)
+    uid = _text(data.pop("irradiation_event_uid", None))
+    if uid and len(uid) > 64:
+        details["irradiation_event_uid_invalid"] = uid
+        uid = None
+    row.irradiation_event_uid = uid or None
+    started = data.pop("datetime_started", None)
+    row.datetime_started = _datetime(started)
+    if started and row.datetime_started is None:
+        details["datetime_started_unparsed"] = started
+    for name in _COLUMN_FIELDS:
+        value = data.pop(name, None)
+        if name in _FLOAT_COLUMNS:
+            number = _number(value)
+            if value is not None and number is None:
+                details[f"{name}_unparsed"] = value
+            setattr(row, name, number)
+        else:
+            text = _text(value) or ""
+            limit = IrradiationEvent._meta.get_field(name).max_length
+            setattr(row, name, text[:limit] if limit else text)
+    details.update({k: v for k, v in data.items() if v not in (None, [], {}, "")})
+    row.details = _jsonable(details)
+    return row
+
+
+def _event_dict(event: rec.Event) -> dict[str, Any]:
+    data = dataclasses.asdict(event)
+    # A parser may attach fields the dataclass does not declare yet; keep them.
+    for name, value in vars(event).items():
+        data.setdefault(name, value)
+    return data
+
+
+def _events_merge(
+    incoming: list[IrradiationEvent], events: list[IrradiationEvent], *, sop_uid: str
+) -> tuple[int, int]:
+    """Add new events, upgrade or refresh known ones; `events` ends as the study's events."""
+    by_uid = {ev.irradiation_event_uid: ev for ev in events if ev.irradiation_event_uid}
+    by_position = {(ev.source_sop_instance_uid, ev.position): ev for ev in events}
+    new: list[IrradiationEvent] = []
+    changed: list[IrradiationEvent] = []
+    for row in incoming:
+        stored = by_uid.get(row.irradiation_event_uid) if row.irradiation_event_uid else None
+        stored = stored or by_position.get((row.source_sop_instance_uid, row.position))
+        if stored is None:
+            new.append(row)
+            continue
+        better = _rank(row.source_kind) < _rank(stored.source_kind)
+        same_object = stored.source_sop_instance_uid == sop_uid
+        position_free = by_position.get((row.source_sop_instance_uid, row.position)) in (None, stored)
+        if (better or same_object) and position_free and _event_differs(stored, row):
+            del by_position[(stored.source_sop_instance_uid, stored.position)]
+            for name in _EVENT_UPDATE_FIELDS:
+                setattr(stored, name, getattr(row, name))
+            by_position[(stored.source_sop_instance_uid, stored.position)] = stored
+            changed.append(stored)
+    if new:
+        IrradiationEvent.objects.bulk_create(new)
+        events.extend(new)
+    if changed:
+        IrradiationEvent.objects.bulk_update(changed, _EVENT_UPDATE_FIELDS)
+    return len(new), len(incoming) - len(new)
+
+
+def _event_differs(stored: IrradiationEvent, row: IrradiationEvent) -> bool:
+    return any(getattr(stored, name) != getattr(row, name) for name in _EVENT_UPDATE_FIELDS)
+
+
+# --- what each object states --------------------------------------------------
+
+
+def _dose_object_upsert(
+    record: rec.DoseRecord,
+    *,
+    study: Study,
+    sop_uid: str,
+    incoming: list[IrradiationEvent],
+    objects: list[DoseObject],
+) -> None:
+    stated = _stated_of_record(record)
+    own = _event_sums([_facts_of_row(row) for row in incoming], modality=_record_modality(record))
+    values = {
+        "sop_class_uid": _clip(DoseObject, "sop_class_uid", record.source.sop_class_uid),
+        "kind": record.source.kind,
+        "dose_information_source": _clip(
+            DoseObject, "dose_information_source", record.source.dose_information_source
+        ),
+        "content_datetime": _clip(DoseObject, "content_datetime", record.study.content_datetime),
+        "event_count": len(incoming),
+        "stated_totals": stated,
+        "event_sums": own,
+    }
+    row = next((o for o in objects if o.sop_instance_uid == sop_uid), None)
+    if row is None:
+        objects.append(DoseObject.objects.create(study=study, sop_instance_uid=sop_uid, **values))
+        return
+    changed = [name for name, value in values.items() if getattr(row, name) != value]
+    for name in changed:
+        setattr(row, name, values[name])
+    if changed:
+        row.save(update_fields=changed)
+
+
+def _stated_of_record(record: rec.DoseRecord) -> dict[str, Any]:
+    """What the object states, with values it marks for review blanked out.
+
+    A stated value of unknown unit must neither fill a total nor be compared.
+    """
+    stated: dict[str, Any] = {}
+    if record.ct_totals is not None:
+        ct = _without_reviewed(dataclasses.asdict(record.ct_totals))
+        if any(v is not None for k, v in ct.items() if k != "review"):
+            stated["ct_totals"] = ct
+    if record.planes:
+        stated["planes"] = [_without_reviewed(dataclasses.asdict(p)) for p in record.planes]
+    if record.mammo_totals is not None:
+        mammo = dataclasses.asdict(record.mammo_totals)
+        review = set(mammo.get("review") or [])
+        agd = mammo.get("agd_accumulated_mgy") or {}
+        if review & {"agd_accumulated_mgy", "agd"}:
+            agd = {}
+        agd = {side: (None if f"agd_{side}" in review or side in review else v) for side, v in agd.items()}
+        mammo["agd_accumulated_mgy"] = agd
+        if any(v is not None for v in agd.values()):
+            stated["mammo_totals"] = mammo
+    return _jsonable(stated)
+
+
+def _without_reviewed(values: dict[str, Any]) -> dict[str, Any]:
+    review = set(values.get("review") or [])
+    return {k: (None if k in review else v) for k, v in values.items()}
+
+
+# --- totals -------------------------------------------------------------------
+
+_PLANE_QUANTITIES = [
+    # (PlaneAccumulation field, event field, which events)
+    ("dap_total_gycm2", "dap_gycm2", "all"),
+    ("dose_rp_total_mgy", "dose_rp_mgy", "all"),
+    ("fluoro_dap_total_gycm2", "dap_gycm2", "fluoro"),
+    ("acquisition_dap_total_gycm2", "dap_gycm2", "acquisition"),
+    ("fluoro_dose_rp_total_mgy", "dose_rp_mgy", "fluoro"),
+    ("acquisition_dose_rp_total_mgy", "dose_rp_mgy", "acquisition"),
+    ("fluoro_time_total_s", "duration_s", "fluoro"),
+    ("acquisition_time_total_s", "duration_s", "acquisition"),
+    ("frames_total", "frames", "acquisition"),
+]
+_LABELS = {
+    "dlp_total_mgycm": ("DLP total", "mGy·cm"),
+    "dap_total_gycm2": ("DAP total", "Gy·cm²"),
+    "dose_rp_total_mgy": ("Ka,r total", "mGy"),
+    "fluoro_dap_total_gycm2": ("fluoroscopy DAP", "Gy·cm²"),
+    "acquisition_dap_total_gycm2": ("acquisition DAP", "Gy·cm²"),
+    "fluoro_dose_rp_total_mgy": ("fluoroscopy Ka,r", "mGy"),
+    "acquisition_dose_rp_total_mgy": ("acquisition Ka,r", "mGy"),
+    "fluoro_time_total_s": ("fluoroscopy time", "s"),
+    "acquisition_time_total_s": ("acquisition time", "s"),
+    "frames_total": ("frames", ""),
+    "agd_left_mgy": ("AGD left breast", "mGy"),
+    "agd_right_mgy": ("AGD right breast", "mGy"),
+    "event_count": ("number of events", ""),
+}
+
+
+@dataclass
+class _Facts:
+    """What the totals need of one event, whether stored or just parsed."""
+
+    kind: str
+    plane: str
+    event_type: str
+    event_type_code: str
+    laterality: str
+    values: dict[str, float | None]
+    review: set[str]
+    uid: str | None
+    source: str
+
+
+@dataclass
+class _Totals:
+    kind: str
+    event_count: int
+    dlp_total_mgycm: float | None = None
+    dap_total_gycm2: float | None = None
+    fluoro_time_total_s: float | None = None
+    agd_left_mgy: float | None = None
+    agd_right_mgy: float | None = None
+    planes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stated: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _facts_of_row(row: IrradiationEvent) -> _Facts:
+    values: dict[str, float | None] = {
+        name: getattr(row, name)
+        for name in ("dlp_mgycm", "ctdivol_mgy", "dap_gycm2", "dose_rp_mgy", "agd_mgy", "exposure_time_s")
+    }
+    values["frames"] = _number(row.details.get("frames"))
+    # Irradiation duration (113742) when the object gives it, else the X-ray
+    # source's exposure time: what the fluoroscopy/acquisition times add up.
+    duration = _number(row.details.get("irradiation_duration_s"))
+    values["duration_s"] = duration if duration is not None else row.exposure_time_s
+    review = {str(name) for name in row.details.get("review") or []}
+    if ("irradiation_duration_s" if duration is not None else "exposure_time_s") in review:
+        review.add("duration_s")
+    return _Facts(
+        kind=row.source_kind,
+        plane=row.plane,
+        event_type=row.event_type,
+        event_type_code=str(row.details.get("event_type_code") or ""),
+        laterality=row.laterality,
+        values=values,
+        review=review,
+        uid=row.irradiation_event_uid,
+        source=row.source_sop_instance_uid,
+    )
+
+
+def _rank(kind: str) -> int:
+    return rec.SOURCE_PRECEDENCE.get(kind, _UNRANKED)
+
+
+def _is_fluoro(facts: _Facts) -> bool:
+    return facts.event_type_code.endswith("44491008") or "fluoro" in facts.event_type.lower()
+
+
+class _Summer:
+    """Applies the three-step rule of the module docstring and collects warnings."""
+
+    def __init__(self, *, warnings: list[str]):
+        self.warnings = warnings
+
+    def total(
+        self, events: list[_Facts], name: str, quantity: str, stated: Any, where: str = ""
+    ) -> float | None:
+        if not events:
+            return _number(stated)
+        trusted = [
+            ev.values[name] for ev in events if ev.values.get(name) is not None and name not in ev.review
+        ]
+        reviewed = sum(1 for ev in events if name in ev.review)
+        label, unit = _LABELS[quantity]
+        if reviewed:
+            self.warnings.append(
+                f"{label}{where}: {reviewed} event value(s) need review (unknown or implausible unit) "
+                "and are left out of the total"
+            )
+            return _sum(trusted)
+        if len(trusted) == len(events):
+            return _sum(trusted)
+        if _number(stated) is not None:
+            return _number(stated)
+        if trusted:
+            self.warnings.append(
+                f"{label}{where}: {len(events) - len(trusted)} of {len(events)} events carry no value; "
+                "the total is the sum of the others"
+            )
+        return _sum(trusted)
+
+
+def _study_totals(facts: list[_Facts], objects: list[DoseObject], *, modality: str) -> _Totals:
+    kinds_with_events = Counter(ev.kind for ev in facts)
+    candidates = list(kinds_with_events) or [o.kind for o in objects]
+    best_rank = min((_rank(k) for k in candidates), default=_UNRANKED)
+    best_kinds = sorted((k for k in candidates if _rank(k) == best_rank), key=lambda k: -kinds_with_events[k])
+    counted = [ev for ev in facts if _rank(ev.kind) == best_rank]
+    totals = _Totals(kind=best_kinds[0] if best_kinds else "", event_count=len(counted))
+
+    best_objects = [o for o in objects if _rank(o.kind) == best_rank]
+    stating = [o for o in best_objects if o.stated_totals]
+    if stating:
+        chosen = max(stating, key=lambda o: (o.event_count, o.id or 0))
+        totals.stated = {
+            "sop_instance_uid": chosen.sop_instance_uid,
+            "kind": chosen.kind,
+            "events_in_object": chosen.event_count,
+            **chosen.stated_totals,
+        }
+    warnings = totals.warnings
+    _warn_stated_disagreement(best_objects, warnings)
+    _warn_uidless_repeats(counted, warnings)
+    if len(kinds_with_events) > 1:
+        ignored = sum(n for k, n in kinds_with_events.items() if _rank(k) != best_rank)
+        if ignored:
+            warnings.append(
+                f"{ignored} event(s) from less reliable sources are kept but not counted: "
+                f"the totals use the {totals.kind} events"
+            )
+
+    summer = _Summer(warnings=warnings)
+    stated = totals.stated
+    if modality == "CT":
+        ct_stated = (stated.get("ct_totals") or {}).get("dlp_total_mgycm")
+        totals.dlp_total_mgycm = summer.total(counted, "dlp_mgycm", "dlp_total_mgycm", ct_stated)
+        return totals
+
+    totals.planes = _plane_totals(counted, stated.get("planes") or [], summer)
+    dap = [p["dap_total_gycm2"] for p in totals.planes.values() if p["dap_total_gycm2"] is not None]
+    totals.dap_total_gycm2 = _sum(dap)
+    times = [p["fluoro_time_total_s"] for p in totals.planes.values() if p["fluoro_time_total_s"] is not None]
+    totals.fluoro_time_total_s = _sum(times)
+
+    agd_stated = ((stated.get("mammo_totals") or {}).get("agd_accumulated_mgy")) or {}
+    with_agd = [ev for ev in counted if ev.values.get("agd_mgy") is not None or "agd_mgy" in ev.review]
+    if with_agd or any(agd_stated.get(side) is not None for side in ("left", "right")):
+        left = [ev for ev in with_agd if ev.laterality == "L"]
+        right = [ev for ev in with_agd if ev.laterality == "R"]
+        totals.agd_left_mgy = summer.total(left, "agd_mgy", "agd_left_mgy", agd_stated.get("left"))
+        totals.agd_right_mgy = summer.total(right, "agd_mgy", "agd_right_mgy", agd_stated.get("right"))
+        other = len(with_agd) - len(left) - len(right)
+        if other:
+            warnings.append(
+                f"AGD of {other} event(s) without a single-breast laterality is not in the per-breast totals"
+            )
+    return totals
+
+
+def _plane_totals(
+    counted: list[_Facts], stated_planes: list[dict], summer: _Summer
+) -> dict[str, dict[str, Any]]:
+    stated_by_plane = {str(p.get("plane") or "single"): p for p in stated_planes}
+    named = {ev.plane for ev in counted if ev.plane}
+    names = sorted(named | set(stated_by_plane))
+    if not names and counted:
+        names = ["single"]
+    unplaned = [ev for ev in counted if not ev.plane]
+    planes: dict[str, dict[str, Any]] = {}
+    for name in names:
+        stated = stated_by_plane.get(name, {})
+        if unplaned and len(names) > 1:
+            # Events of unknown plane in a biplane study: no plane sum is
+            # reliable, so only what the object states is shown.
+            mine: list[_Facts] | None = None
+        else:
+            mine = [ev for ev in counted if ev.plane == name or not ev.plane]
+        values: dict[str, Any] = {}
+        where = f" (plane {name})" if name != "single" else ""
+        for quantity, event_field, which in _PLANE_QUANTITIES:
+            if mine is None:
+                values[quantity] = _number(stated.get(quantity))
+                continue
+            if which == "all":
+                events = mine
+            elif any(not ev.event_type for ev in mine):
+                # Unknown event types cannot be split into fluoroscopy and acquisition.
+                values[quantity] = _number(stated.get(quantity))
+                continue
+            else:
+                events = [ev for ev in mine if _is_fluoro(ev) == (which == "fluoro")]
+            values[quantity] = summer.total(events, event_field, quantity, stated.get(quantity), where)
+        if values["frames_total"] is not None:
+            values["frames_total"] = int(round(values["frames_total"]))
+        values["reference_point"] = (_text(stated.get("reference_point")) or "")[:200]
+        planes[name] = values
+    if unplaned and len(names) > 1:
+        summer.warnings.append(
+            f"{len(unplaned)} event(s) carry no plane in a study with planes {', '.join(names)}: "
+            "plane totals are those the dose object states"
+        )
+    return planes
+
+
+def _event_sums(facts: list[_Facts], *, modality: str) -> dict[str, Any]:
+    """Totals of one object's own events, only where every event carries the value."""
+    sums: dict[str, Any] = {"event_count": len(facts)}
+
+    def complete(events: list[_Facts], name: str) -> float | None:
+        if not events or any(ev.values.get(name) is None or name in ev.review for ev in events):
+            return None
+        return _sum([ev.values[name] for ev in events])
+
+    if modality == "CT":
+        sums["dlp_total_mgycm"] = complete(facts, "dlp_mgycm")
+    else:
+        planes = {}
+        names = {ev.plane or "single" for ev in facts}
+        for name in sorted(names):
+            mine = [ev for ev in facts if (ev.plane or "single") == name]
+            planes[name] = {
+                "dap_total_gycm2": complete(mine, "dap_gycm2"),
+                "dose_rp_total_mgy": complete(mine, "dose_rp_mgy"),
+            }
+        sums["planes"] = planes
+        agd = {}
+        for side, code in (("left", "L"), ("right", "R")):
+            agd[side] = complete(
+                [ev for ev in facts if ev.laterality == code and ev.values.get("agd_mgy") is not None],
+                "agd_mgy",
+            )
+        sums["agd_mgy"] = agd
+    return _jsonable(sums)
+
+
+def _warn_stated_disagreement(objects: list[DoseObject], warnings: list[str]) -> None:
+    for obj in objects:
+        stated, own = obj.stated_totals, obj.event_sums
+        pairs: list[tuple[str, str, Any, Any]] = []
+        ct = stated.get("ct_totals") or {}
+        pairs.append(("dlp_total_mgycm", "", ct.get("dlp_total_mgycm"), own.get("dlp_total_mgycm")))
+        if ct.get("event_count") is not None:
+            pairs.append(("event_count", "", ct.get("event_count"), own.get("event_count")))
+        own_planes = own.get("planes") or {}
+        for plane in stated.get("planes") or []:
+            name = str(plane.get("plane") or "single")
+            mine = own_planes.get(name) or {}
+            where = f" (plane {name})" if name != "single" else ""
+            for quantity in ("dap_total_gycm2", "dose_rp_total_mgy"):
+                pairs.append((quantity, where, plane.get(quantity), mine.get(quantity)))
+        agd = ((stated.get("mammo_totals") or {}).get("agd_accumulated_mgy")) or {}
+        own_agd = own.get("agd_mgy") or {}
+        for side in ("left", "right"):
+            pairs.append((f"agd_{side}_mgy", "", agd.get(side), own_agd.get(side)))
+        for quantity, where, said, summed in pairs:
+            said, summed = _number(said), _number(summed)
+            if said is None or summed is None or _agree(said, summed):
+                continue
+            label, unit = _LABELS[quantity]
+            warnings.append(
+                f"{label}{where} stated by {obj.kind} {obj.sop_instance_uid} is {_fmt(said)} {unit}".rstrip()
+                + f" but its events add up to {_fmt(summed)} {unit}".rstrip()
+                + " (differs by more than 1 %)"
+            )
+
+
+def _warn_uidless_repeats(counted: list[_Facts], warnings: list[str]) -> None:
+    sources = {ev.source for ev in counted if not ev.uid}
+    if len(sources) > 1:
+        warnings.append(
+            f"events without Irradiation Event UID came from {len(sources)} objects of this study; "
+            "if the objects repeat each other (cumulative reports) those events are counted more than once"
+        )
+
+
+def _agree(a: float, b: float) -> bool:
+    return abs(a - b) <= AGREEMENT_TOLERANCE * max(abs(a), abs(b)) or abs(a - b) < 1e-9
+
+
+# --- writing the study --------------------------------------------------------
+
+
+def _planes_sync(study: Study, planes: dict[str, dict[str, Any]]) -> None:
+    stored = {p.plane: p for p in PlaneAccumulation.objects.filter(study=study)}
+    fields = [q for q, _, _ in _PLANE_QUANTITIES] + ["reference_point"]
+    new, changed = [], []
+    for name, values in planes.items():
+        row = stored.pop(name, None)
+        if row is None:
+            new.append(PlaneAccumulation(study=study, plane=name, **values))
+            continue
+        if any(getattr(row, f) != values[f] for f in fields):
+            for f in fields:
+                setattr(row, f, values[f])
+            changed.append(row)
+    if new:
+        PlaneAccumulation.objects.bulk_create(new)
+    if changed:
+        PlaneAccumulation.objects.bulk_update(changed, fields)
+    if stored:
+        PlaneAccumulation.objects.filter(pk__in=[p.pk for p in stored.values()]).delete()
+
+
+def _study_update(
+    study: Study, record: rec.DoseRecord, *, patient: Patient | None, device: Device | None, totals: _Totals
+) -> None:
+    described = {
+        "accession_number": _clip(Study, "accession_number", record.study.accession_number),
+        "study_id": _clip(Study, "study_id", record.study.study_id),
+        "study_date": _date(record.study.study_date),
+        "study_time": _time(record.study.study_time),
+        "study_description": _clip(Study, "study_description", record.study.study_description),
+        "requested_procedure": _clip(Study, "requested_procedure", record.study.requested_procedure),
+        "procedure_reported": _clip(Study, "procedure_reported", record.study.procedure_reported),
+        "modality": _clip(Study, "modality", record.study.modality),
+        "age_years": _number(record.patient.age_years),
+        "weight_kg": _number(record.patient.weight_kg),
+        "height_m": _number(record.patient.height_m),
+        "patient_id": patient.pk if patient else None,
+        "device_id": device.pk if device else None,
+    }
+    changed = []
+    for name, value in described.items():
+        if value not in (None, "") and getattr(study, name) in (None, ""):
+            setattr(study, name, value)
+            changed.append(name)
+    computed = {
+        "event_count": totals.event_count,
+        "dlp_total_mgycm": totals.dlp_total_mgycm,
+        "dap_total_gycm2": totals.dap_total_gycm2,
+        "fluoro_time_total_s": totals.fluoro_time_total_s,
+        "agd_left_mgy": totals.agd_left_mgy,
+        "agd_right_mgy": totals.agd_right_mgy,
+        "stated_totals": totals.stated,
+        "source_kind": totals.kind[:20],
+        "warnings": list(dict.fromkeys(totals.warnings)),
+    }
+    for name, value in computed.items():
+        if getattr(study, name) != value:
+            setattr(study, name, value)
+            changed.append(name)
+    if changed:
+        study.save(update_fields=[*changed, "updated_at"])
+
+
+def _study_modality(study: Study, record: rec.DoseRecord) -> str:
+    return study.modality or _record_modality(record)
+
+
+def _record_modality(record: rec.DoseRecord) -> str:
+    modality = (_text(record.study.modality) or "").upper()
+    if modality:
+        return modality
+    # No modality stated: CT totals or CT event values make it CT; the other
+    # kinds are all projection X-ray as far as totals go.
+    if record.ct_totals is not None or any(
+        ev.dlp_mgycm is not None or ev.ctdivol_mgy is not None for ev in record.events
+    ):
+        return "CT"
+    return ""
+
+
+# --- small value helpers ------------------------------------------------------
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _clip(model, name: str, value: Any) -> str:
+    text = _text(value) or ""
+    limit = model._meta.get_field(name).max_length
+    return text[:limit] if limit else text
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _sum(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return math.fsum(present) if present else None
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _date(value: Any) -> dt.date | None:
+    text = _text(value)
+    if not text:
+        return None
+    for form in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return dt.datetime.strptime(text, form).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _time(value: Any) -> dt.time | None:
+    text = _text(value)
+    if not text:
+        return None
+    try:
+        return dt.time.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _datetime(value: Any) -> dt.datetime | None:
+    text = _text(value)
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if timezone.is_naive(moment):
+        # DICOM times are the modality's local time, which is ours.
+        try:
+            moment = timezone.make_aware(moment)
+        except Exception:
+            return None
+    return moment
+
+
+def _sex(value: Any) -> str:
+    text = (_text(value) or "").upper()[:1]
+    return text if text in ("M", "F", "O") else ""
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON-safe copy: dataclasses as dicts, non-finite floats as None."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)

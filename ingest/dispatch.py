@@ -58,11 +58,11 @@ def _publish(received_object_id: int) -> None:
         process_received_object.apply_async(
             args=[received_object_id], queue="ingest", retry=True, retry_policy=_PUBLISH_RETRY_POLICY
         )
-    except Exception:
+    except Exception as exc:
         logger.warning(
-            "could not enqueue received object %s (broker unreachable?); it stays RECEIVED for the sweeper",
+            "could not enqueue received object %s, it stays RECEIVED for the sweeper: %s",
             received_object_id,
-            exc_info=True,
+            exc,
         )
 
 

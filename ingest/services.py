@@ -23,6 +23,10 @@ Status = ReceivedObject.Status
 # How many stale objects one sweep re-enqueues; the next sweep takes the rest.
 SWEEP_BATCH_SIZE = 500
 
+# Errors that another attempt can cure: the database went away, or another
+# worker stored the same study a moment earlier (a unique constraint).
+RETRYABLE_DATABASE_ERRORS = (OperationalError, InterfaceError, IntegrityError)
+
 
 @dataclass
 class StoreOutcome:
@@ -151,7 +155,7 @@ def received_object_process(*, received_object_id: int, force: bool = False) -> 
         return _finish(
             received, status=Status.FAILED, kind=kind, warnings=warnings, error=_one_line("not storable", exc)
         )
-    except (OperationalError, InterfaceError):
+    except RETRYABLE_DATABASE_ERRORS:
         raise
     except Exception as exc:
         logger.exception("storing the dose record of received object %s failed", received.pk)
@@ -197,6 +201,13 @@ def _finish(
 def _one_line(what: str, exc: Exception) -> str:
     message = " ".join(str(exc).split()) or "(no message)"
     return f"{what}: {message} [{type(exc).__name__}]"
+
+
+def received_object_give_up(*, received_object_id: int, error: str) -> None:
+    """Mark an object FAILED after its retries ran out, so the sweeper leaves it."""
+    ReceivedObject.objects.filter(pk=received_object_id).exclude(
+        status__in=[Status.DONE, Status.NOT_RELEVANT]
+    ).update(status=Status.FAILED, error=error, processed_at=timezone.now())
 
 
 def received_object_reprocess(*, received_object_id: int) -> None:

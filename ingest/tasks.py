@@ -7,9 +7,14 @@ import random
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import close_old_connections
 
-from ingest.services import received_object_process, spool_sweep
+from ingest.services import (
+    RETRYABLE_DATABASE_ERRORS,
+    received_object_give_up,
+    received_object_process,
+    spool_sweep,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +24,7 @@ BACKOFF_MAX_SECONDS = 300
 
 
 def retry_countdown(retries: int) -> float:
-    """Exponential back-off with full jitter, so retrying workers do not stampede."""
+    """Exponential back-off with jitter, so retrying workers do not stampede."""
     ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**retries)
     return random.uniform(ceiling / 2, ceiling)
 
@@ -30,14 +35,21 @@ def process_received_object(self, received_object_id: int) -> str:
     # meanwhile must not fail the task.
     close_old_connections()
     try:
-        received = received_object_process(received_object_id=received_object_id)
-    except (OperationalError, InterfaceError) as exc:
+        return received_object_process(received_object_id=received_object_id).status
+    except RETRYABLE_DATABASE_ERRORS as exc:
         close_old_connections()
+        if self.request.retries >= self.max_retries:
+            error = f"database error, gave up after {self.request.retries + 1} attempts: {exc} [{type(exc).__name__}]"
+            logger.error("received object %s: %s", received_object_id, error)
+            try:
+                received_object_give_up(received_object_id=received_object_id, error=" ".join(error.split()))
+            except RETRYABLE_DATABASE_ERRORS:
+                logger.exception("could not mark received object %s failed", received_object_id)
+            raise
         logger.warning("database error on received object %s, retrying: %s", received_object_id, exc)
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
     finally:
         close_old_connections()
-    return received.status
 
 
 @shared_task(acks_late=True)

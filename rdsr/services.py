@@ -339,7 +339,8 @@ def _events_merge(
             by_position[(stored.source_sop_instance_uid, stored.position)] = stored
             changed.append(stored)
     if new:
-        IrradiationEvent.objects.bulk_create(new)
+        # PostgreSQL takes at most 65 535 parameters a statement (~45 per row).
+        IrradiationEvent.objects.bulk_create(new, batch_size=1000)
         events.extend(new)
     if changed:
         IrradiationEvent.objects.bulk_update(changed, _EVENT_UPDATE_FIELDS)

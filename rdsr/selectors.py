@@ -6,7 +6,7 @@ import datetime
 
 from django.db.models import F, Q, QuerySet
 
-from .models import Device, IrradiationEvent, PlaneAccumulation, Study
+from .models import Device, DoseObject, IrradiationEvent, PlaneAccumulation, Study
 
 
 def study_list(
@@ -61,3 +61,7 @@ def study_events(*, study: Study) -> QuerySet[IrradiationEvent]:
 
 def study_planes(*, study: Study) -> QuerySet[PlaneAccumulation]:
     return study.planes.order_by("plane")
+
+
+def study_dose_objects(*, study: Study) -> QuerySet[DoseObject]:
+    return study.dose_objects.order_by("id")

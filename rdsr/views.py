@@ -16,7 +16,7 @@ from django.utils import timezone
 from ingest import selectors as ingest_selectors
 
 from . import selectors
-from .models import IrradiationEvent, Study
+from .models import IrradiationEvent, PlaneAccumulation, Study
 
 STUDIES_PER_PAGE = 50
 
@@ -214,6 +214,9 @@ UNIT_SUFFIXES = [
     ("_m", "m"),
 ]
 WORDS = {"dlp": "DLP", "dap": "DAP", "agd": "AGD", "ctdivol": "CTDIvol", "rp": "RP", "ssde": "SSDE"}
+# Keys of the stated totals that only group others, or describe the statement itself.
+STATED_GROUPS = {"ct_totals", "mammo_totals"}
+STATED_SKIPPED = {"sop_instance_uid", "kind", "events_in_object", "review", "planes", "confidence"}
 
 
 def _label(key: str) -> str:
@@ -229,24 +232,36 @@ def _label(key: str) -> str:
     return f"{text} ({unit})" if unit else text
 
 
-def _stated_rows(data: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """Flatten the stated totals (whatever shape the store gives them) into label/value rows."""
+def _display(value: Any) -> str:
+    if isinstance(value, float):
+        return sig(value)
+    return "" if value is None else str(value)
+
+
+def _stated_rows(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """The study-level totals the dose object states, as label/value rows.
+
+    Plane totals are left out here: they stand beside the recomputed ones in
+    the plane table.
+    """
     rows: list[tuple[str, str]] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if isinstance(value, dict | list):
-                rows += _stated_rows(value, f"{prefix}{_label(key)} · ")
-            elif value is not None and value != "":
-                text = sig(value) if isinstance(value, float) else str(value)
-                rows.append((f"{prefix}{_label(key)}", text))
-    elif isinstance(data, list):
-        for item in data:
-            name = ""
-            if isinstance(item, dict) and item.get("plane"):
-                name = f"Plane {item['plane']} · "
-                item = {k: v for k, v in item.items() if k != "plane"}
-            rows += _stated_rows(item, f"{prefix}{name}")
+    for key, value in data.items():
+        if key in STATED_SKIPPED:
+            continue
+        if isinstance(value, dict):
+            rows += _stated_rows(value, "" if key in STATED_GROUPS else f"{prefix}{_label(key)} · ")
+        elif value is not None and value != "" and not isinstance(value, list):
+            rows.append((f"{prefix}{_label(key)}", _display(value)))
     return rows
+
+
+def _stated_source(stated: dict[str, Any]) -> str:
+    if not stated.get("sop_instance_uid"):
+        return ""
+    text = f"{stated.get('kind') or 'object'} {stated['sop_instance_uid']}"
+    if stated.get("events_in_object") is not None:
+        text += f", {stated['events_in_object']} events"
+    return text
 
 
 PLANE_ROWS = [
@@ -259,22 +274,30 @@ PLANE_ROWS = [
     ("Fluoroscopy time (s)", "fluoro_time_total_s"),
     ("Acquisition time (s)", "acquisition_time_total_s"),
     ("Frames", "frames_total"),
+    ("Reference point", "reference_point"),
 ]
 
 
-def _plane_table(planes: list) -> dict[str, Any]:
-    """One column per plane: values of two planes stand side by side, never summed."""
+def _plane_table(planes: list[PlaneAccumulation], stated_planes: list[dict[str, Any]]) -> dict[str, Any]:
+    """One column per plane, and beside it what the object states for that plane.
+
+    Values of two planes stand side by side and are never summed.
+    """
+    stated_by_name = {str(p.get("plane") or "single"): p for p in stated_planes if isinstance(p, dict)}
+    columns: list[tuple[str, bool, Callable[[str], Any]]] = []
+    for plane in planes:
+        columns.append((_plane_name(plane.plane), False, lambda f, plane=plane: getattr(plane, f)))
+        stated = stated_by_name.get(plane.plane)
+        if stated:
+            columns.append(
+                (f"{_plane_name(plane.plane)}, stated", True, lambda f, stated=stated: stated.get(f))
+            )
     rows = []
     for label, field in PLANE_ROWS:
-        values = [getattr(p, field) for p in planes]
-        if any(v is not None for v in values):
-            rows.append(
-                (label, [sig(v) if isinstance(v, float) else ("" if v is None else str(v)) for v in values])
-            )
-    references = [p.reference_point for p in planes]
-    if any(references):
-        rows.append(("Reference point", references))
-    return {"headers": [_plane_name(p.plane) for p in planes], "rows": rows}
+        values = [_display(value(field)) for _, _, value in columns]
+        if any(values):
+            rows.append((label, [(v, stated) for v, (_, stated, _) in zip(values, columns, strict=True)]))
+    return {"headers": [(name, stated) for name, stated, _ in columns], "rows": rows}
 
 
 def _plane_name(plane: str) -> str:
@@ -301,21 +324,38 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     events = list(selectors.study_events(study=study))
     planes = list(selectors.study_planes(study=study))
     columns = CT_COLUMNS if _is_ct(study, events) else PROJECTION_COLUMNS
+    stated = study.stated_totals if isinstance(study.stated_totals, dict) else {}
     context = {
         "study": study,
         "patient": study.patient,
         "device": study.device,
-        "age": sig(study.age_years, 3),
-        "weight": sig(study.weight_kg, 3),
-        "height": sig(study.height_m, 3),
+        "age": sig(study.age_years),
+        "weight": sig(study.weight_kg),
+        "height": sig(study.height_m),
         "totals": _totals(study),
-        "stated": _stated_rows(study.stated_totals),
-        "planes": _plane_table(planes) if planes else None,
+        "stated": _stated_rows(stated),
+        "stated_source": _stated_source(stated),
+        "planes": _plane_table(planes, stated.get("planes") or []) if planes else None,
         "events": _table(columns, events),
         "event_count": len(events),
-        "sources": [
-            {"object": obj, "received": _local_time(obj.received_at)}
-            for obj in ingest_selectors.received_object_list_for_study(study_id=study.pk)
-        ],
+        "sources": _sources(study),
     }
     return render(request, "rdsr/study_detail.html", context)
+
+
+def _sources(study: Study) -> list[dict[str, Any]]:
+    """Objects the study was built from: what arrived, joined with what each stated."""
+    dose_objects = {o.sop_instance_uid: o for o in selectors.study_dose_objects(study=study)}
+    sources = []
+    for received in ingest_selectors.received_object_list_for_study(study_id=study.pk):
+        sources.append(
+            {
+                "sop_instance_uid": received.sop_instance_uid,
+                "received": received,
+                "received_at": _local_time(received.received_at),
+                "dose_object": dose_objects.pop(received.sop_instance_uid, None),
+            }
+        )
+    for dose_object in dose_objects.values():
+        sources.append({"sop_instance_uid": dose_object.sop_instance_uid, "dose_object": dose_object})
+    return sources

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connections
 from pydicom import uid
 from pynetdicom import AE, AllStoragePresentationContexts, build_context, evt
 from pynetdicom.events import Event
@@ -84,7 +84,7 @@ def handle_store(event: Event, enqueue: bool = True) -> int:
     assoc = event.assoc
     sop_instance_uid = str(request.AffectedSOPInstanceUID or "")
     try:
-        close_old_connections()
+        _drop_broken_connections()
         received_object_store(
             data=event.encoded_dataset(),
             sop_instance_uid=sop_instance_uid,
@@ -105,6 +105,22 @@ def handle_store(event: Event, enqueue: bool = True) -> int:
         )
         return STATUS_OUT_OF_RESOURCES
     return STATUS_SUCCESS
+
+
+def _drop_broken_connections() -> None:
+    """Before each object: keep the association's connection unless it broke.
+
+    One association is one unit of work for the database connection:
+    `close_old_connections()` with CONN_MAX_AGE=0 would reconnect for every
+    object, which doubled the time per object. A connection that raised is
+    checked and dropped if unusable, so a database restart costs one 0xA700.
+    """
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and conn.errors_occurred:
+            if conn.is_usable() and not conn.in_atomic_block:
+                conn.errors_occurred = False
+            else:
+                conn.close()
 
 
 def _close_association_connections(event: Event) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Model
 
-from .models import Device, IrradiationEvent, Patient, PlaneAccumulation, Study
+from .models import Device, DoseObject, IrradiationEvent, Patient, PlaneAccumulation, Study
 
 
 def _all_fields(model: type[Model]) -> list[str]:
@@ -49,6 +49,11 @@ class PlaneInline(ReadOnlyInline):
         "frames_total",
     ]
     show_change_link = False
+
+
+class DoseObjectInline(ReadOnlyInline):
+    model = DoseObject
+    fields = ["sop_instance_uid", "kind", "dose_information_source", "event_count", "created_at"]
 
 
 class EventInline(ReadOnlyInline):
@@ -139,7 +144,7 @@ class StudyAdmin(FromObjectsAdmin):
     list_select_related = ["patient", "device"]
     search_fields = ["study_instance_uid", "accession_number", "study_description", "patient__patient_id"]
     date_hierarchy = "study_date"
-    inlines = [PlaneInline, EventInline]
+    inlines = [DoseObjectInline, PlaneInline, EventInline]
     fieldsets = [
         (
             None,
@@ -218,3 +223,18 @@ class IrradiationEventAdmin(FromObjectsAdmin):
         "protocol",
         "study__accession_number",
     ]
+
+
+@admin.register(DoseObject)
+class DoseObjectAdmin(FromObjectsAdmin):
+    list_display = [
+        "sop_instance_uid",
+        "kind",
+        "dose_information_source",
+        "event_count",
+        "study",
+        "created_at",
+    ]
+    list_filter = ["kind", "dose_information_source"]
+    list_select_related = ["study"]
+    search_fields = ["sop_instance_uid", "study__study_instance_uid", "study__accession_number"]

@@ -21,11 +21,11 @@ from .models import IrradiationEvent, PlaneAccumulation, Study
 STUDIES_PER_PAGE = 50
 
 
-def sig(value: float | None, digits: int = 3) -> str:
+def sig(value: float | None, digits: int = 4) -> str:
     """At least `digits` significant figures, never fewer integer digits.
 
-    A small DAP (0.00016 Gy·cm²) must not show as 0.00, and a DLP of 1234
-    must not show as 1.23e+03.
+    A small DAP (0.00016 Gy·cm²) must not show as 0.00, a DLP of 12345 must
+    not show as 1.234e+04, and a stated 724.52 should still be recognisable.
     """
     if value is None:
         return ""
@@ -128,7 +128,7 @@ class Column:
     always: bool = False
 
 
-def _num(field: str, digits: int = 3) -> Callable[[IrradiationEvent], str]:
+def _num(field: str, digits: int = 4) -> Callable[[IrradiationEvent], str]:
     return lambda event: sig(getattr(event, field), digits)
 
 

@@ -36,9 +36,9 @@ def test_it_lists_studies_with_their_totals_and_units(logged_in):
         assert header in html
     text = page_text(response)
     assert "AGD L / R mGy Fluoro time s" in text
-    assert "09:30 CT CT Room 2 ACC1 Thorax^TAP P-77 3 523 rdsr" in text
+    assert "09:30 CT CT Room 2 ACC1 Thorax^TAP P-77 3 523.2 rdsr" in text
     assert "ACC2 (no description) PID" in text and " 8 0.000016 28 rdsr" in text
-    assert " 0 1.23 / 2.5 rdsr" in text
+    assert " 0 1.234 / 2.5 rdsr" in text
 
 
 def test_it_lists_newest_first(logged_in):

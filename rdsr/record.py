@@ -36,6 +36,7 @@ class Source:
     kind: SourceKind = "not-dose"
     # 113854 Source of Dose Information, e.g. "Automated Data Collection".
     dose_information_source: str | None = None
+    template_identifier: str | None = None  # as the object states it (often absent)
 
 
 @dataclass
@@ -51,6 +52,12 @@ class Study:
     study_id: str | None = None
     series_instance_uid: str | None = None
     content_datetime: str | None = None  # ISO 8601, when the report was made
+    referring_physician: str | None = None
+    performing_physician: str | None = None
+    reading_physician: str | None = None
+    operators: str | None = None
+    irradiation_start: str | None = None  # ISO 8601, 113809 (CT reports)
+    irradiation_end: str | None = None  # ISO 8601, 113810
 
 
 @dataclass
@@ -75,12 +82,20 @@ class Device:
     institution_name: str | None = None
     department: str | None = None
     device_observer_uid: str | None = None
+    institution_address: str | None = None
+    # Device observer context of the SR (121013..121017), as the device names itself.
+    observer_name: str | None = None
+    observer_manufacturer: str | None = None
+    observer_model: str | None = None
+    observer_serial_number: str | None = None
+    observer_location: str | None = None
 
 
 @dataclass
 class CtTotals:
     event_count: int | None = None
     dlp_total_mgycm: float | None = None
+    review: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -96,12 +111,14 @@ class Plane:
     acquisition_time_total_s: float | None = None
     frames_total: int | None = None
     reference_point: str | None = None
+    review: list[str] = field(default_factory=list)
 
 
 @dataclass
 class MammoTotals:
     # Accumulated average glandular dose per breast, mGy: keys left/right/both.
     agd_accumulated_mgy: dict[str, float | None] = field(default_factory=dict)
+    review: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -112,6 +129,14 @@ class DoseCheck:
     dlp_notification_mgycm: float | None = None
     reason_for_proceeding: str | None = None
     person: str | None = None
+    ctdivol_alert_configured: bool | None = None
+    dlp_alert_configured: bool | None = None
+    ctdivol_notification_configured: bool | None = None
+    dlp_notification_configured: bool | None = None
+    accumulated_ctdivol_forward_estimate_mgy: float | None = None
+    accumulated_dlp_forward_estimate_mgycm: float | None = None
+    ctdivol_forward_estimate_mgy: float | None = None
+    dlp_forward_estimate_mgycm: float | None = None
 
 
 @dataclass
@@ -119,6 +144,9 @@ class XraySource:
     kvp: float | None = None
     tube_current_ma: float | None = None
     exposure_time_s: float | None = None
+    identification: str | None = None
+    max_tube_current_ma: float | None = None
+    exposure_time_per_rotation_s: float | None = None
 
 
 @dataclass
@@ -126,10 +154,14 @@ class Event:
     irradiation_event_uid: str | None = None
     datetime_started: str | None = None  # ISO 8601
     event_type: str | None = None
+    event_type_code: str | None = None  # normalised concept key, e.g. "DCM:113805" (localizer)
     protocol: str | None = None
     target_region: str | None = None
     plane: str | None = None  # single | A | B, projection X-ray only
     comment: str | None = None
+    procedure_context: str | None = None  # e.g. "CT without contrast"
+    # Device participants (TID 1021): role, name, manufacturer, model, serial_number, device_observer_uid
+    device_participants: list[dict[str, Any]] = field(default_factory=list)
     # CT
     ctdivol_mgy: float | None = None
     dlp_mgycm: float | None = None
@@ -173,6 +205,26 @@ class Event:
     filters: list[dict[str, Any]] = field(default_factory=list)
     anode_target: str | None = None
     focal_spot_mm: float | None = None
+    hvl_mm: float | None = None  # half value layer, mm Al
+    average_tube_current_ma: float | None = None
+    irradiation_duration_s: float | None = None
+    field_height_mm: float | None = None
+    field_width_mm: float | None = None
+    grids: list[dict[str, Any]] = field(default_factory=list)  # coded: scheme, value, meaning
+    fluoro_mode: str | None = None
+    mechanical_configuration: str | None = None
+    reference_point_code: str | None = None  # code value when the reference point is coded
+    primary_end_angle_deg: float | None = None
+    secondary_end_angle_deg: float | None = None
+    column_angulation_deg: float | None = None
+    source_to_reference_point_mm: float | None = None
+    table_longitudinal_mm: float | None = None
+    table_lateral_mm: float | None = None
+    table_height_mm: float | None = None
+    compression_force_n: float | None = None
+    patient_orientation: dict[str, Any] | None = None  # coded: scheme, value, meaning
+    patient_orientation_modifier: dict[str, Any] | None = None
+    patient_table_relationship: dict[str, Any] | None = None
     # values read by OCR or otherwise uncertain
     confidence: dict[str, float] = field(default_factory=dict)
     review: list[str] = field(default_factory=list)

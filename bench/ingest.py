@@ -110,7 +110,18 @@ def storescu(port: int, directory: Path) -> float:
     env = dict(os.environ, TCP_NODELAY="1")
     start = time.perf_counter()
     subprocess.run(
-        ["storescu", "-aet", "BENCH", "-aec", "DOSEMGMT", "+sd", "-nh", "127.0.0.1", str(port), str(directory)],
+        [
+            "storescu",
+            "-aet",
+            "BENCH",
+            "-aec",
+            "DOSEMGMT",
+            "+sd",
+            "-nh",
+            "127.0.0.1",
+            str(port),
+            str(directory),
+        ],
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -255,11 +266,15 @@ def bench_parse(directory: Path) -> None:
     for path in files:
         parse_file(str(path))
     seconds = time.perf_counter() - start
-    print(f"5. rdsr.parse.parse_file:               {1000 * seconds / len(files):8.2f} ms per object ({len(files)} objects)")
+    print(
+        f"5. rdsr.parse.parse_file:               {1000 * seconds / len(files):8.2f} ms per object ({len(files)} objects)"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2, help="in-process workers / Celery concurrency")
     parser.add_argument("--only", help="comma-separated phases to run (1,2,3,4,5)")

@@ -187,7 +187,9 @@ def scp_start(*, config: ScpConfig | None = None) -> ThreadedAssociationServer:
         config.ae_title,
         server.server_address[0],
         server.server_address[1],
-        f" (calling AEs allowed: {', '.join(config.allowed_calling_aes)})" if config.allowed_calling_aes else "",
+        f" (calling AEs allowed: {', '.join(config.allowed_calling_aes)})"
+        if config.allowed_calling_aes
+        else "",
     )
     return server
 

@@ -93,7 +93,9 @@ class Command(BaseCommand):
         try:
             httpd = ThreadedWSGIServer((settings.WEB_BIND_ADDRESS, port), WSGIRequestHandler)
         except OSError as exc:
-            raise CommandError(f"cannot serve the web UI on {settings.WEB_BIND_ADDRESS}:{port}: {exc}") from exc
+            raise CommandError(
+                f"cannot serve the web UI on {settings.WEB_BIND_ADDRESS}:{port}: {exc}"
+            ) from exc
         httpd.daemon_threads = True
         httpd.set_app(get_internal_wsgi_application())
         threading.Thread(target=httpd.serve_forever, name="web", daemon=True).start()
@@ -148,7 +150,9 @@ def _database_label() -> str:
     engine = db["ENGINE"].rsplit(".", 1)[-1]
     if engine == "sqlite3":
         return f"SQLite {db['NAME']}"
-    return f"{engine} {db.get('USER') or ''}@{db.get('HOST') or 'localhost'}:{db.get('PORT') or ''}/{db['NAME']}"
+    return (
+        f"{engine} {db.get('USER') or ''}@{db.get('HOST') or 'localhost'}:{db.get('PORT') or ''}/{db['NAME']}"
+    )
 
 
 def _without_password(url: str) -> str:

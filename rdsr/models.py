@@ -120,6 +120,9 @@ class PlaneAccumulation(models.Model):
         constraints = [models.UniqueConstraint(fields=["study", "plane"], name="plane_unique_per_study")]
         ordering = ["plane"]
 
+    def __str__(self) -> str:
+        return f"plane {self.plane}"
+
 
 class DoseObject(models.Model):
     """One dose object (RDSR, image header, dose screen, MPPS) stored into a study.
@@ -156,8 +159,9 @@ class DoseObject(models.Model):
 
 class IrradiationEvent(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="events")
-    # Null when the object gives none; such events are keyed on (source, position).
-    irradiation_event_uid = models.CharField(max_length=64, null=True, blank=True)
+    # Null when the object gives none, such events are keyed on (source, position);
+    # NULL rather than "" so the partial unique constraint below leaves them out.
+    irradiation_event_uid = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     source_sop_instance_uid = models.CharField(max_length=64, db_index=True)
     source_kind = models.CharField(max_length=20)
     position = models.PositiveIntegerField(help_text="Order of the event in its source object")

@@ -140,8 +140,9 @@ def _store(record: rec.DoseRecord, *, study_uid: str, sop_uid: str) -> StoreResu
     patient = _patient_upsert(record.patient)
     device = _device_upsert(record.device)
 
-    events = list(IrradiationEvent.objects.filter(study=study))
-    objects = list(DoseObject.objects.filter(study=study))
+    # order_by(): the models' default orderings cost SQL and time for nothing here.
+    events = list(IrradiationEvent.objects.filter(study=study).order_by())
+    objects = list(DoseObject.objects.filter(study=study).order_by())
 
     incoming = _incoming_events(record, study=study, sop_uid=sop_uid)
     added, existing = _events_merge(incoming, events, sop_uid=sop_uid)
@@ -160,7 +161,7 @@ def _store(record: rec.DoseRecord, *, study_uid: str, sop_uid: str) -> StoreResu
 
 def _study_lock(study_uid: str) -> tuple[Study, bool]:
     locked = Study.objects.select_for_update()
-    study = locked.filter(study_instance_uid=study_uid).first()
+    study = _one(locked.filter(study_instance_uid=study_uid))
     if study is not None:
         return study, False
     try:
@@ -183,7 +184,7 @@ def _patient_upsert(patient: rec.Patient) -> Patient | None:
         "sex": _sex(patient.sex),
     }
     keys = {"patient_id": patient_id, "issuer_of_patient_id": issuer}
-    row = Patient.objects.filter(**keys).first()
+    row = _one(Patient.objects.filter(**keys))
     if row is None:
         # ON CONFLICT DO NOTHING: a concurrent insert of the same patient wins
         # and we read its row instead of failing.
@@ -221,12 +222,18 @@ def _device_upsert(device: rec.Device) -> Device | None:
         )
     }
     key = key[: Device._meta.get_field("identity_key").max_length]
-    row = Device.objects.filter(identity_key=key).first()
+    row = _one(Device.objects.filter(identity_key=key))
     if row is None:
         Device.objects.bulk_create([Device(identity_key=key, **known)], ignore_conflicts=True)
         row = Device.objects.get(identity_key=key)
     _fill_blanks(row, known)
     return row
+
+
+def _one(queryset):
+    """The single row of a unique lookup or None, without first()'s ORDER BY."""
+    rows = list(queryset.order_by()[:1])
+    return rows[0] if rows else None
 
 
 def _fill_blanks(row, values: dict[str, Any]) -> None:
@@ -243,6 +250,7 @@ def _fill_blanks(row, values: dict[str, Any]) -> None:
 
 # --- events -------------------------------------------------------------------
 
+_EVENT_FIELDS = dataclasses.fields(rec.Event)
 # Event fields that have a column of their own; everything else goes in details.
 _COLUMN_FIELDS = [
     f.name
@@ -252,6 +260,11 @@ _COLUMN_FIELDS = [
 ]
 _FLOAT_COLUMNS = {
     f.name for f in IrradiationEvent._meta.get_fields() if f.get_internal_type() == "FloatField"
+}
+_TEXT_LIMITS = {
+    name: IrradiationEvent._meta.get_field(name).max_length or None
+    for name in _COLUMN_FIELDS
+    if name not in _FLOAT_COLUMNS
 }
 _EVENT_UPDATE_FIELDS = [
     "irradiation_event_uid",
@@ -281,15 +294,13 @@ def _incoming_events(record: rec.DoseRecord, *, study: Study, sop_uid: str) -> l
 def _event_row(event: rec.Event, *, study: Study, sop_uid: str, kind: str, position: int) -> IrradiationEvent:
     data = _event_dict(event)
     details: dict[str, Any] = {}
-    row = IrradiationEvent(study=study, source_sop_instance_uid=sop_uid, source_kind=kind, position=position)
     uid = _text(data.pop("irradiation_event_uid", None))
     if uid and len(uid) > 64:
         details["irradiation_event_uid_invalid"] = uid
         uid = None
-    row.irradiation_event_uid = uid or None
     started = data.pop("datetime_started", None)
-    row.datetime_started = _datetime(started)
-    if started and row.datetime_started is None:
+    columns: dict[str, Any] = {"irradiation_event_uid": uid or None, "datetime_started": _datetime(started)}
+    if started and columns["datetime_started"] is None:
         details["datetime_started_unparsed"] = started
     for name in _COLUMN_FIELDS:
         value = data.pop(name, None)
@@ -297,18 +308,23 @@ def _event_row(event: rec.Event, *, study: Study, sop_uid: str, kind: str, posit
             number = _number(value)
             if value is not None and number is None:
                 details[f"{name}_unparsed"] = value
-            setattr(row, name, number)
+            columns[name] = number
         else:
-            text = _text(value) or ""
-            limit = IrradiationEvent._meta.get_field(name).max_length
-            setattr(row, name, text[:limit] if limit else text)
-    details.update({k: v for k, v in data.items() if v not in (None, [], {}, "")})
-    row.details = _jsonable(details)
-    return row
+            columns[name] = (_text(value) or "")[: _TEXT_LIMITS[name]]
+    details.update({k: v for k, v in data.items() if v is not None and v != [] and v != {} and v != ""})
+    return IrradiationEvent(
+        study=study,
+        source_sop_instance_uid=sop_uid,
+        source_kind=kind,
+        position=position,
+        details=_jsonable(details),
+        **columns,
+    )
 
 
 def _event_dict(event: rec.Event) -> dict[str, Any]:
-    data = dataclasses.asdict(event)
+    # Shallow: nested dataclasses are turned into dicts by _jsonable, once.
+    data = {f.name: getattr(event, f.name) for f in _EVENT_FIELDS}
     # A parser may attach fields the dataclass does not declare yet; keep them.
     for name, value in vars(event).items():
         data.setdefault(name, value)
@@ -725,7 +741,7 @@ def _agree(a: float, b: float) -> bool:
 
 
 def _planes_sync(study: Study, planes: dict[str, dict[str, Any]]) -> None:
-    stored = {p.plane: p for p in PlaneAccumulation.objects.filter(study=study)}
+    stored = {p.plane: p for p in PlaneAccumulation.objects.filter(study=study).order_by()}
     fields = [q for q, _, _ in _PLANE_QUANTITIES] + ["reference_point"]
     new, changed = [], []
     for name, values in planes.items():

@@ -59,7 +59,7 @@ def review_list(request: HttpRequest) -> HttpResponse:
             "status": status,
             "status_label": Status(status).label,
             "tabs": tabs,
-            "counts": [(s.label, counts[s.value], s.value) for s in Status],
+            "counts": [(s.label, counts[s.value], s.value) for s in [*REVIEWABLE, Status.DONE]],
             "failed_count": counts[Status.FAILED],
             "page": page,
             "rows": rows,

@@ -41,6 +41,16 @@ def sig(value: float | None, digits: int = 4) -> str:
     return text
 
 
+def person_name(value: str) -> str:
+    """A DICOM person name (Family^Given^Middle^Prefix^Suffix) as people write it."""
+    if "^" not in value:
+        return value
+    family, given, middle, prefix, suffix = ([*value.split("^"), "", "", "", ""])[:5]
+    first = " ".join(p for p in (prefix, given, middle) if p)
+    text = ", ".join(p for p in (family, first) if p)
+    return f"{text}, {suffix}" if suffix else text
+
+
 def _local_time(value) -> str:
     if value is None:
         return ""
@@ -328,6 +338,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "study": study,
         "patient": study.patient,
+        "patient_name": person_name(study.patient.name) if study.patient else "",
         "device": study.device,
         "age": sig(study.age_years),
         "weight": sig(study.weight_kg),

@@ -43,7 +43,7 @@ def test_it_counts_objects_per_status(logged_in):
             make_received(status=status)
     text = page_text(logged_in.get(reverse("review-list")))
     assert (
-        "0 Received, waiting for processing 0 Processing 3 Stored as dose record 1 Not a dose object (kept) 2 Failed (needs review)"
+        "2 Failed (needs review) 1 Not a dose object (kept) 0 Received, waiting for processing 0 Processing 3 Stored as dose record"
         in text
     )
 

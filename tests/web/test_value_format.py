@@ -1,6 +1,6 @@
 import pytest
 
-from rdsr.views import sig
+from rdsr.views import person_name, sig
 
 
 @pytest.mark.parametrize(
@@ -20,3 +20,17 @@ from rdsr.views import sig
 )
 def test_it_keeps_significant_figures_and_never_rounds_a_small_dose_to_zero(value, text):
     assert sig(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("Doe^Jane", "Doe, Jane"),
+        ("Doe^Jane^M^Dr", "Doe, Dr Jane M"),
+        ("Doe", "Doe"),
+        ("Doe^^^^Jr", "Doe, Jr"),
+        ("", ""),
+    ],
+)
+def test_it_writes_dicom_person_names_as_people_do(value, text):
+    assert person_name(value) == text

@@ -145,7 +145,9 @@ def assert_known_totals(sent: dict[str, Path]) -> None:
         if path.name in KNOWN_TOTALS:
             field, value = KNOWN_TOTALS[path.name]
             study = Study.objects.get(study_instance_uid=header(path).StudyInstanceUID)
-            assert getattr(study, field) == pytest.approx(value, rel=1e-6), path.name
+            # Study totals are sums of the events, whose rounding may differ from the
+            # stated total in the last digit; a unit or event error is far larger.
+            assert getattr(study, field) == pytest.approx(value, rel=1e-3), path.name
 
 
 # --- association ------------------------------------------------------------

@@ -76,6 +76,7 @@ def read_patient(ds: Dataset, study_date: str | None, reader: Reader) -> Patient
         birth_date=birth_date,
         sex=sex if sex in ("M", "F", "O") else None,
         age_years=_age_years(birth_date, study_date, text(ds, "PatientAge")),
+        age_string=text(ds, "PatientAge"),
         weight_kg=_positive_number(ds, "PatientWeight", reader),
         height_m=_height_m(ds, reader),
     )

@@ -68,6 +68,7 @@ class Patient:
     birth_date: str | None = None  # YYYY-MM-DD
     sex: str | None = None  # M | F | O
     age_years: float | None = None
+    age_string: str | None = None  # Patient's Age (0010,1010) as sent, e.g. "067Y"
     weight_kg: float | None = None
     height_m: float | None = None
 

@@ -136,6 +136,8 @@ class Column:
     numeric: bool = True
     # Shown even when no event has a value, so a missing dose is visible as such.
     always: bool = False
+    # The event field shown, to mark a value the parser flagged for review.
+    field: str = ""
 
 
 def _num(field: str, digits: int = 4) -> Callable[[IrradiationEvent], str]:
@@ -157,18 +159,18 @@ CT_COLUMNS = [
     Column("Type", _text("event_type"), numeric=False, always=True),
     Column("Protocol", _text("protocol"), numeric=False, always=True),
     Column("Target region", _text("target_region"), numeric=False),
-    Column("CTDIvol (mGy)", _num("ctdivol_mgy"), always=True),
-    Column("DLP (mGy·cm)", _num("dlp_mgycm"), always=True),
+    Column("CTDIvol (mGy)", _num("ctdivol_mgy"), field="ctdivol_mgy", always=True),
+    Column("DLP (mGy·cm)", _num("dlp_mgycm"), field="dlp_mgycm", always=True),
     Column("Phantom", lambda e: PHANTOMS.get(e.phantom, e.phantom), numeric=False),
-    Column("SSDE (mGy)", _num("ssde_mgy")),
-    Column("Scanning length (mm)", _num("scanning_length_mm")),
-    Column("kVp (kV)", _num("kvp")),
-    Column("Tube current (mA)", _num("tube_current_ma")),
-    Column("Max tube current (mA)", _num("max_tube_current_ma")),
-    Column("Exposure time (s)", _num("exposure_time_s")),
-    Column("Rotation time (s)", _num("exposure_time_per_rotation_s")),
-    Column("Pitch", _num("pitch")),
-    Column("Total collimation (mm)", _num("total_collimation_mm")),
+    Column("SSDE (mGy)", _num("ssde_mgy"), field="ssde_mgy"),
+    Column("Scanning length (mm)", _num("scanning_length_mm"), field="scanning_length_mm"),
+    Column("kVp (kV)", _num("kvp"), field="kvp"),
+    Column("Tube current (mA)", _num("tube_current_ma"), field="tube_current_ma"),
+    Column("Max tube current (mA)", _num("max_tube_current_ma"), field="max_tube_current_ma"),
+    Column("Exposure time (s)", _num("exposure_time_s"), field="exposure_time_s"),
+    Column("Rotation time (s)", _num("exposure_time_per_rotation_s"), field="exposure_time_per_rotation_s"),
+    Column("Pitch", _num("pitch"), field="pitch"),
+    Column("Total collimation (mm)", _num("total_collimation_mm"), field="total_collimation_mm"),
 ]
 
 PROJECTION_COLUMNS = [
@@ -179,32 +181,40 @@ PROJECTION_COLUMNS = [
     Column("Region", _text("target_region"), numeric=False),
     Column("Laterality", _text("laterality"), numeric=False),
     Column("View", _text("view"), numeric=False),
-    Column("DAP (Gy·cm²)", _num("dap_gycm2"), always=True),
-    Column("Ka,r (mGy)", _num("dose_rp_mgy"), always=True),
-    Column("AGD (mGy)", _num("agd_mgy")),
-    Column("Entrance exposure (mGy)", _num("entrance_exposure_mgy")),
-    Column("Compressed thickness (mm)", _num("compression_thickness_mm")),
-    Column("kVp (kV)", _num("kvp")),
-    Column("Tube current (mA)", _num("tube_current_ma")),
-    Column("Exposure (mAs)", _num("exposure_mas")),
-    Column("Pulse rate (/s)", _num("pulse_rate")),
-    Column("Primary angle (°)", _num("primary_angle_deg")),
-    Column("Secondary angle (°)", _num("secondary_angle_deg")),
-    Column("SID (mm)", _num("source_to_detector_mm")),
-    Column("EI", _num("exposure_index")),
-    Column("Target EI", _num("target_exposure_index")),
-    Column("DI", _num("deviation_index")),
-    Column("Time (s)", _num("exposure_time_s")),
+    Column("DAP (Gy·cm²)", _num("dap_gycm2"), field="dap_gycm2", always=True),
+    Column("Ka,r (mGy)", _num("dose_rp_mgy"), field="dose_rp_mgy", always=True),
+    Column("AGD (mGy)", _num("agd_mgy"), field="agd_mgy"),
+    Column("Entrance exposure (mGy)", _num("entrance_exposure_mgy"), field="entrance_exposure_mgy"),
+    Column("Compressed thickness (mm)", _num("compression_thickness_mm"), field="compression_thickness_mm"),
+    Column("kVp (kV)", _num("kvp"), field="kvp"),
+    Column("Tube current (mA)", _num("tube_current_ma"), field="tube_current_ma"),
+    Column("Exposure (mAs)", _num("exposure_mas"), field="exposure_mas"),
+    Column("Pulse rate (/s)", _num("pulse_rate"), field="pulse_rate"),
+    Column("Primary angle (°)", _num("primary_angle_deg"), field="primary_angle_deg"),
+    Column("Secondary angle (°)", _num("secondary_angle_deg"), field="secondary_angle_deg"),
+    Column("SID (mm)", _num("source_to_detector_mm"), field="source_to_detector_mm"),
+    Column("EI", _num("exposure_index"), field="exposure_index"),
+    Column("Target EI", _num("target_exposure_index"), field="target_exposure_index"),
+    Column("DI", _num("deviation_index"), field="deviation_index"),
+    Column("Time (s)", _num("exposure_time_s"), field="exposure_time_s"),
 ]
 
 
 def _table(columns: list[Column], events: Iterable[IrradiationEvent]) -> dict[str, Any]:
-    """Headers and rows of the events table, leaving out columns nobody filled."""
-    cells = [[column.value(event) for column in columns] for event in events]
-    shown = [i for i, column in enumerate(columns) if column.always or any(row[i] for row in cells)]
+    """Headers and rows of the events table, leaving out columns nobody filled.
+
+    A cell is (text, numeric, flagged): flagged values (unknown or implausible
+    unit) are shown, marked, and not counted in the totals.
+    """
+    cells = []
+    for event in events:
+        review = set((event.details or {}).get("review") or [])
+        cells.append([(c.value(event), c.numeric, bool(c.field) and c.field in review) for c in columns])
+    shown = [i for i, column in enumerate(columns) if column.always or any(row[i][0] for row in cells)]
     return {
         "headers": [(columns[i].label, columns[i].numeric) for i in shown],
-        "rows": [[(row[i], columns[i].numeric) for i in shown] for row in cells],
+        "rows": [[row[i] for i in shown] for row in cells],
+        "flagged": any(cell[2] for row in cells for cell in row),
     }
 
 

@@ -10,7 +10,9 @@ a failed C-STORE.
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -20,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 # Publishing to a broker that is down must not hold a C-STORE for long.
 _PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+# Without a broker there is no task retry: a few quick local attempts instead.
+_LOCAL_ATTEMPTS = 3
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -67,14 +72,24 @@ def _publish(received_object_id: int) -> None:
 
 
 def _run_here(received_object_id: int) -> None:
-    from ingest.services import received_object_process
+    from ingest.services import RETRYABLE_DATABASE_ERRORS, received_object_process
 
-    try:
-        received_object_process(received_object_id=received_object_id)
-    except Exception:
-        # Only database trouble gets here; the object stays stored and the
-        # sweeper tries again.
-        logger.exception("processing received object %s failed; left for the sweeper", received_object_id)
+    for attempt in range(_LOCAL_ATTEMPTS):
+        try:
+            received_object_process(received_object_id=received_object_id)
+            return
+        except RETRYABLE_DATABASE_ERRORS as exc:
+            # A locked SQLite file or a study another thread is storing at the
+            # same moment: worth a second try soon.
+            if attempt + 1 < _LOCAL_ATTEMPTS:
+                logger.info("received object %s: %s; trying again", received_object_id, exc)
+                time.sleep(0.2 * 2**attempt * random.uniform(1, 2))
+                continue
+            logger.exception("processing received object %s failed; left for the sweeper", received_object_id)
+        except Exception:
+            # Whatever else: the object stays stored and the sweeper tries again.
+            logger.exception("processing received object %s failed; left for the sweeper", received_object_id)
+            return
 
 
 def _run_in_thread(received_object_id: int) -> None:

@@ -117,8 +117,22 @@ def _count_resend(received: ReceivedObject, *, data: bytes, now: dt.datetime, fi
         )
         received.size_bytes = len(data)
         update += ["spool_path", "size_bytes"]
+    elif _content_differs(received.spool_path, data):
+        # Same SOP Instance UID, other bytes: a sender that reuses UIDs or an
+        # edited copy. The first copy stays what counts; a person should know.
+        note = f"received again at {now:%Y-%m-%d %H:%M:%S} UTC with different content; the first copy is kept"
+        logger.warning("received object %s (%s): %s", received.pk, received.sop_instance_uid, note)
+        received.warnings = [*received.warnings, note]
+        update.append("warnings")
     received.save(update_fields=update)
     return received.status == Status.RECEIVED and "status" in update
+
+
+def _content_differs(spool_path: str, data: bytes) -> bool:
+    path = Path(spool_path)
+    if path.stat().st_size != len(data):
+        return True
+    return path.read_bytes() != data
 
 
 def received_object_process(*, received_object_id: int, force: bool = False) -> ReceivedObject:

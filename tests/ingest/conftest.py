@@ -20,6 +20,12 @@ def spool(settings, tmp_path) -> Path:
     return settings.SPOOL_DIR
 
 
+@pytest.fixture
+def no_broker(settings) -> None:
+    """Dispatch as the embedded server does, even in a run that has a broker."""
+    settings.CELERY_BROKER_URL = None
+
+
 def _database_url() -> str:
     # The database this test runs on (pytest-django's test database), as a URL
     # a child process can be given.

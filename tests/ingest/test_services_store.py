@@ -102,3 +102,24 @@ def test_it_raises_and_keeps_no_row_when_the_spool_cannot_be_written(spool):
 def test_it_refuses_an_object_without_a_uid(spool):
     with pytest.raises(ValueError):
         _store(uid="")
+
+
+def test_a_resend_with_other_content_keeps_the_first_copy_and_says_so(spool):
+    _store(data=b"first copy")
+    ReceivedObject.objects.update(status=Status.DONE, warnings=["a parser warning"])
+
+    _store(data=b"edited copy")
+
+    received = ReceivedObject.objects.get()
+    assert received.status == Status.DONE
+    assert received.warnings[0] == "a parser warning"
+    assert "different content; the first copy is kept" in received.warnings[1]
+    with open(received.spool_path, "rb") as handle:
+        assert handle.read() == b"first copy"
+
+
+def test_an_identical_resend_adds_no_warning(spool):
+    _store(data=b"same")
+    _store(data=b"same")
+
+    assert ReceivedObject.objects.get().warnings == []

@@ -68,6 +68,9 @@ def parse_bytes(data: bytes, *, path: str | None = None) -> DoseRecord:
     except Exception as exc:  # noqa: BLE001 - any decoder failure means unreadable
         raise UnreadableObject(f"{where} is not a decodable DICOM object: {exc}") from exc
     _check_complete(ds, where)
+    if "SOPClassUID" not in ds:
+        # Every stored object names its class; without it the dataset ended early.
+        raise UnreadableObject(f"{where} has no SOP Class UID in its dataset: truncated or not a stored DICOM object")
     return parse_dataset(ds, path=path)
 
 
@@ -86,6 +89,11 @@ def parse_dataset(ds: Dataset, *, path: str | None = None) -> DoseRecord:
     root = build_tree(ds)
     if root.key != codes.XRAY_RADIATION_DOSE_REPORT and not _has_xray_dose_content(root):
         title = f"{root.meaning or 'untitled'} ({root.key or 'no concept name'})"
+        if sop_class in (XRAY_RDSR, ENHANCED_XRAY_RDSR) and not root.key:
+            # An X-ray dose SR class without even a document title: the object was
+            # cut short or emptied, not a different kind of report.
+            raise UnreadableObject(f"{path or 'object'}: X-ray radiation dose SR without title or dose content "
+                                   "(truncated or empty)")
         record.warnings.append(f"SR document {title} is not an X-ray radiation dose report")
         return record
     if root.key != codes.XRAY_RADIATION_DOSE_REPORT:

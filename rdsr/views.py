@@ -369,14 +369,19 @@ def _sources(study: Study) -> list[dict[str, Any]]:
     dose_objects = {o.sop_instance_uid: o for o in selectors.study_dose_objects(study=study)}
     sources = []
     for received in ingest_selectors.received_object_list_for_study(study_id=study.pk):
-        sources.append(
-            {
-                "sop_instance_uid": received.sop_instance_uid,
-                "received": received,
-                "received_at": _local_time(received.received_at),
-                "dose_object": dose_objects.pop(received.sop_instance_uid, None),
-            }
-        )
+        dose_object = dose_objects.pop(received.sop_instance_uid, None)
+        sources.append(_source(received.sop_instance_uid, received=received, dose_object=dose_object))
     for dose_object in dose_objects.values():
-        sources.append({"sop_instance_uid": dose_object.sop_instance_uid, "dose_object": dose_object})
+        sources.append(_source(dose_object.sop_instance_uid, received=None, dose_object=dose_object))
     return sources
+
+
+def _source(sop_instance_uid: str, *, received, dose_object) -> dict[str, Any]:
+    return {
+        "sop_instance_uid": sop_instance_uid,
+        "kind": (dose_object.kind if dose_object else "") or (received.kind if received else ""),
+        "dose_information_source": dose_object.dose_information_source if dose_object else "",
+        "events": dose_object.event_count if dose_object else None,
+        "received": received,
+        "received_at": _local_time(received.received_at) if received else "",
+    }

@@ -37,31 +37,45 @@ Which events count
     its totals (rdsr > image header > MPPS > OCR > manual), so that an image
     header or an OCR'd screen of an RDSR study is never added to the RDSR's
     values; ``Study.source_kind`` says which kind is in use.
-Totals (study and planes)
-    Each total is, in this order:
+Totals on the study
+    ``event_count`` counts the counted events. Every other total is, in this
+    order:
     1. the sum over the counted events, when every event it covers carries a
        trusted value;
     2. else the value stated by the most complete dose object (the one of the
-       best kind with the most events), when it states one;
+       best kind with the most events; of equally complete ones the latest),
+       when it states one;
     3. else the sum of the values that are there (a study warning says so).
     A value in an event's ``review`` list (unknown or implausible unit) is
     never added: the total is the sum of the other events, and a study warning
     names the quantity. Stated totals are never used to fill such a gap, since
     they come from the same doubtful source.
-    CT: ``dlp_total_mgycm`` from event DLP. Projection X-ray: one
-    PlaneAccumulation per plane (Ka,r is never added across planes), each
-    quantity by the rule above over that plane's events (fluoroscopy events
-    are those whose event type says "fluoro"; times are the events'
-    ``exposure_time_s``; frames the acquisition events' ``frames``); study
-    ``dap_total_gycm2`` and ``fluoro_time_total_s`` are the sums over planes.
-    Mammography: ``agd_left_mgy`` / ``agd_right_mgy`` from the events of each
-    breast.
+    CT: ``dlp_total_mgycm`` from event DLP. Projection X-ray:
+    ``dap_total_gycm2`` from event DAP (all planes: DAP adds up),
+    ``fluoro_time_total_s`` from the irradiation duration of fluoroscopy
+    events (never their exposure time, which for pulsed fluoroscopy is the
+    beam-on time only). Mammography: ``agd_left_mgy`` / ``agd_right_mgy`` from
+    the events of each breast.
+Plane rows (PlaneAccumulation)
+    One row per plane; Ka,r is never added across planes. When the most
+    complete object carried every counted event of the study (a single object,
+    or the last of a cumulative series), its stated plane totals are used,
+    since the modality accumulates them from unrounded values (Siemens Zee
+    states 2.52 mGy for events given as 0.14 + 0.19 + ... = 2.49 mGy);
+    quantities it does not state, or for which an event value is under review,
+    follow the three steps above over that plane's events. Otherwise (e.g.
+    continuation objects, none of which saw every event) every quantity
+    follows the three steps. Fluoroscopy events are those whose event type is
+    Fluoroscopy; fluoroscopy/acquisition times add up irradiation durations;
+    frames add up the acquisition events' ``frames``.
 Stated totals
     Each DoseObject keeps what it states and the same quantities summed over
     its own events; the study gets a warning when the two differ by more than
-    1 % (rounding). ``Study.stated_totals`` is the statement of the most
-    complete object: ``{"sop_instance_uid", "kind", "events_in_object",
-    "ct_totals": {...}, "planes": [{...}], "mammo_totals": {...}}``.
+    1 % and by more than the rounding of the values explains (half a unit of
+    the last digit each value is given to). ``Study.stated_totals`` is the
+    statement of the most complete object: ``{"sop_instance_uid", "kind",
+    "events_in_object", "ct_totals": {...}, "planes": [{...}],
+    "mammo_totals": {...}}``.
 Study warnings
     Recomputed on every store from the whole study, so they describe the
     current state and storing twice adds nothing.
@@ -442,8 +456,8 @@ _PLANE_QUANTITIES = [
     ("acquisition_dap_total_gycm2", "dap_gycm2", "acquisition"),
     ("fluoro_dose_rp_total_mgy", "dose_rp_mgy", "fluoro"),
     ("acquisition_dose_rp_total_mgy", "dose_rp_mgy", "acquisition"),
-    ("fluoro_time_total_s", "duration_s", "fluoro"),
-    ("acquisition_time_total_s", "duration_s", "acquisition"),
+    ("fluoro_time_total_s", "irradiation_duration_s", "fluoro"),
+    ("acquisition_time_total_s", "irradiation_duration_s", "acquisition"),
     ("frames_total", "frames", "acquisition"),
 ]
 _LABELS = {
@@ -495,16 +509,15 @@ class _Totals:
 def _facts_of_row(row: IrradiationEvent) -> _Facts:
     values: dict[str, float | None] = {
         name: getattr(row, name)
-        for name in ("dlp_mgycm", "ctdivol_mgy", "dap_gycm2", "dose_rp_mgy", "agd_mgy", "exposure_time_s")
+        for name in ("dlp_mgycm", "ctdivol_mgy", "dap_gycm2", "dose_rp_mgy", "agd_mgy")
     }
     values["frames"] = _number(row.details.get("frames"))
-    # Irradiation duration (113742) when the object gives it, else the X-ray
-    # source's exposure time: what the fluoroscopy/acquisition times add up.
-    duration = _number(row.details.get("irradiation_duration_s"))
-    values["duration_s"] = duration if duration is not None else row.exposure_time_s
+    # Fluoroscopy and acquisition times add up the irradiation duration
+    # (113742), never the exposure time: with pulsed fluoroscopy the beam-on
+    # time is a small fraction of the time the pedal was pressed (Siemens Zee:
+    # 1.8 s of exposure in 28 s of fluoroscopy).
+    values["irradiation_duration_s"] = _number(row.details.get("irradiation_duration_s"))
     review = {str(name) for name in row.details.get("review") or []}
-    if ("irradiation_duration_s" if duration is not None else "exposure_time_s") in review:
-        review.add("duration_s")
     return _Facts(
         kind=row.source_kind,
         plane=row.plane,
@@ -571,6 +584,7 @@ def _study_totals(facts: list[_Facts], objects: list[DoseObject], *, modality: s
     best_objects = [o for o in objects if _rank(o.kind) == best_rank]
     stating = [o for o in best_objects if o.stated_totals]
     if stating:
+        # Most events first; of equally complete objects the latest stored.
         chosen = max(stating, key=lambda o: (o.event_count, o.id or 0))
         totals.stated = {
             "sop_instance_uid": chosen.sop_instance_uid,
@@ -596,11 +610,22 @@ def _study_totals(facts: list[_Facts], objects: list[DoseObject], *, modality: s
         totals.dlp_total_mgycm = summer.total(counted, "dlp_mgycm", "dlp_total_mgycm", ct_stated)
         return totals
 
-    totals.planes = _plane_totals(counted, stated.get("planes") or [], summer)
-    dap = [p["dap_total_gycm2"] for p in totals.planes.values() if p["dap_total_gycm2"] is not None]
-    totals.dap_total_gycm2 = _sum(dap)
-    times = [p["fluoro_time_total_s"] for p in totals.planes.values() if p["fluoro_time_total_s"] is not None]
-    totals.fluoro_time_total_s = _sum(times)
+    stated_planes = stated.get("planes") or []
+    # The modality accumulates plane totals from unrounded values; when one
+    # object carried every counted event its statement is the better number.
+    covers_all = bool(stated) and stated.get("events_in_object") == len(counted)
+    totals.planes = _plane_totals(counted, stated_planes, summer, prefer_stated=covers_all)
+    totals.dap_total_gycm2 = summer.total(
+        counted, "dap_gycm2", "dap_total_gycm2", _stated_sum(stated_planes, "dap_total_gycm2")
+    )
+    fluoro_stated = _stated_sum(stated_planes, "fluoro_time_total_s")
+    if any(not ev.event_type for ev in counted):
+        totals.fluoro_time_total_s = fluoro_stated
+    else:
+        fluoro = [ev for ev in counted if _is_fluoro(ev)]
+        totals.fluoro_time_total_s = summer.total(
+            fluoro, "irradiation_duration_s", "fluoro_time_total_s", fluoro_stated
+        )
 
     agd_stated = ((stated.get("mammo_totals") or {}).get("agd_accumulated_mgy")) or {}
     with_agd = [ev for ev in counted if ev.values.get("agd_mgy") is not None or "agd_mgy" in ev.review]
@@ -617,8 +642,16 @@ def _study_totals(facts: list[_Facts], objects: list[DoseObject], *, modality: s
     return totals
 
 
+def _stated_sum(stated_planes: list[dict], quantity: str) -> float | None:
+    """A study-wide stated total: the planes' values added, when every plane states one."""
+    values = [_number(p.get(quantity)) for p in stated_planes]
+    if not values or any(v is None for v in values):
+        return None
+    return _sum(values)
+
+
 def _plane_totals(
-    counted: list[_Facts], stated_planes: list[dict], summer: _Summer
+    counted: list[_Facts], stated_planes: list[dict], summer: _Summer, *, prefer_stated: bool
 ) -> dict[str, dict[str, Any]]:
     stated_by_plane = {str(p.get("plane") or "single"): p for p in stated_planes}
     named = {ev.plane for ev in counted if ev.plane}
@@ -649,7 +682,11 @@ def _plane_totals(
                 continue
             else:
                 events = [ev for ev in mine if _is_fluoro(ev) == (which == "fluoro")]
-            values[quantity] = summer.total(events, event_field, quantity, stated.get(quantity), where)
+            said = _number(stated.get(quantity))
+            if prefer_stated and said is not None and not any(event_field in ev.review for ev in events):
+                values[quantity] = said
+                continue
+            values[quantity] = summer.total(events, event_field, quantity, said, where)
         if values["frames_total"] is not None:
             values["frames_total"] = int(round(values["frames_total"]))
         values["reference_point"] = (_text(stated.get("reference_point")) or "")[:200]
@@ -663,24 +700,35 @@ def _plane_totals(
 
 
 def _event_sums(facts: list[_Facts], *, modality: str) -> dict[str, Any]:
-    """Totals of one object's own events, only where every event carries the value."""
-    sums: dict[str, Any] = {"event_count": len(facts)}
+    """Totals of one object's own events, only where every event carries the value.
 
-    def complete(events: list[_Facts], name: str) -> float | None:
+    ``rounding`` holds, per total, how far the sum may be off because each
+    event value was rounded to the digits the object gives (half a unit of the
+    last digit per event).
+    """
+    sums: dict[str, Any] = {"event_count": len(facts)}
+    rounding: dict[str, float] = {}
+
+    def complete(events: list[_Facts], name: str, key: str) -> float | None:
         if not events or any(ev.values.get(name) is None or name in ev.review for ev in events):
             return None
-        return _sum([ev.values[name] for ev in events])
+        values = [ev.values[name] for ev in events]
+        rounding[key] = math.fsum(_half_unit(v) for v in values)
+        return _sum(values)
 
     if modality == "CT":
-        sums["dlp_total_mgycm"] = complete(facts, "dlp_mgycm")
+        sums["dlp_total_mgycm"] = complete(facts, "dlp_mgycm", "dlp_total_mgycm")
     else:
         planes = {}
         names = {ev.plane or "single" for ev in facts}
         for name in sorted(names):
             mine = [ev for ev in facts if (ev.plane or "single") == name]
             planes[name] = {
-                "dap_total_gycm2": complete(mine, "dap_gycm2"),
-                "dose_rp_total_mgy": complete(mine, "dose_rp_mgy"),
+                quantity: complete(mine, event_field, f"{name}:{quantity}")
+                for quantity, event_field in (
+                    ("dap_total_gycm2", "dap_gycm2"),
+                    ("dose_rp_total_mgy", "dose_rp_mgy"),
+                )
             }
         sums["planes"] = planes
         agd = {}
@@ -688,39 +736,52 @@ def _event_sums(facts: list[_Facts], *, modality: str) -> dict[str, Any]:
             agd[side] = complete(
                 [ev for ev in facts if ev.laterality == code and ev.values.get("agd_mgy") is not None],
                 "agd_mgy",
+                f"agd_{side}_mgy",
             )
         sums["agd_mgy"] = agd
+    sums["rounding"] = rounding
     return _jsonable(sums)
 
 
 def _warn_stated_disagreement(objects: list[DoseObject], warnings: list[str]) -> None:
     for obj in objects:
         stated, own = obj.stated_totals, obj.event_sums
-        pairs: list[tuple[str, str, Any, Any]] = []
+        rounding = own.get("rounding") or {}
+        pairs: list[tuple[str, str, Any, Any, float]] = []
         ct = stated.get("ct_totals") or {}
-        pairs.append(("dlp_total_mgycm", "", ct.get("dlp_total_mgycm"), own.get("dlp_total_mgycm")))
+        pairs.append(
+            (
+                "dlp_total_mgycm",
+                "",
+                ct.get("dlp_total_mgycm"),
+                own.get("dlp_total_mgycm"),
+                rounding.get("dlp_total_mgycm", 0.0),
+            )
+        )
         if ct.get("event_count") is not None:
-            pairs.append(("event_count", "", ct.get("event_count"), own.get("event_count")))
+            pairs.append(("event_count", "", ct.get("event_count"), own.get("event_count"), 0.0))
         own_planes = own.get("planes") or {}
         for plane in stated.get("planes") or []:
             name = str(plane.get("plane") or "single")
             mine = own_planes.get(name) or {}
             where = f" (plane {name})" if name != "single" else ""
             for quantity in ("dap_total_gycm2", "dose_rp_total_mgy"):
-                pairs.append((quantity, where, plane.get(quantity), mine.get(quantity)))
+                slack = rounding.get(f"{name}:{quantity}", 0.0)
+                pairs.append((quantity, where, plane.get(quantity), mine.get(quantity), slack))
         agd = ((stated.get("mammo_totals") or {}).get("agd_accumulated_mgy")) or {}
         own_agd = own.get("agd_mgy") or {}
         for side in ("left", "right"):
-            pairs.append((f"agd_{side}_mgy", "", agd.get(side), own_agd.get(side)))
-        for quantity, where, said, summed in pairs:
+            key = f"agd_{side}_mgy"
+            pairs.append((key, "", agd.get(side), own_agd.get(side), rounding.get(key, 0.0)))
+        for quantity, where, said, summed, slack in pairs:
             said, summed = _number(said), _number(summed)
-            if said is None or summed is None or _agree(said, summed):
+            if said is None or summed is None or _agree(said, summed, slack + _half_unit(said)):
                 continue
             label, unit = _LABELS[quantity]
             warnings.append(
                 f"{label}{where} stated by {obj.kind} {obj.sop_instance_uid} is {_fmt(said)} {unit}".rstrip()
                 + f" but its events add up to {_fmt(summed)} {unit}".rstrip()
-                + " (differs by more than 1 %)"
+                + " (differs by more than 1 % and more than the rounding of the values)"
             )
 
 
@@ -733,8 +794,26 @@ def _warn_uidless_repeats(counted: list[_Facts], warnings: list[str]) -> None:
         )
 
 
-def _agree(a: float, b: float) -> bool:
-    return abs(a - b) <= AGREEMENT_TOLERANCE * max(abs(a), abs(b)) or abs(a - b) < 1e-9
+def _agree(a: float, b: float, rounding: float = 0.0) -> bool:
+    """Equal within 1 %, or within what rounding the values to their digits explains."""
+    difference = abs(a - b)
+    return difference <= max(AGREEMENT_TOLERANCE * max(abs(a), abs(b)), rounding) + 1e-9
+
+
+def _half_unit(value: float) -> float:
+    """Half a unit of the last decimal digit a value is given to (0.14 -> 0.005).
+
+    Values given to more than 6 decimals are taken as unrounded; whole numbers
+    count as given to one decimal, since the float no longer says whether the
+    object wrote "1" or "1.00", and 1 % covers whole-number rounding of large
+    totals anyway.
+    """
+    magnitude = abs(value)
+    for decimals in range(1, 7):
+        scaled = magnitude * 10**decimals
+        if abs(scaled - round(scaled)) <= 1e-6 * max(1.0, scaled):
+            return 0.5 * 10**-decimals
+    return 0.0
 
 
 # --- writing the study --------------------------------------------------------

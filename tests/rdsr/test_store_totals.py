@@ -106,9 +106,13 @@ def test_stated_totals_are_those_of_the_object_with_the_most_events():
 
 def test_it_keeps_ka_r_per_plane_and_never_adds_it_across_planes():
     events = [
-        projection_event(plane="A", dap=10.0, dose_rp=100.0, event_type="Fluoroscopy", exposure_time_s=30.0),
+        projection_event(
+            plane="A", dap=10.0, dose_rp=100.0, event_type="Fluoroscopy", irradiation_duration_s=30.0
+        ),
         projection_event(plane="A", dap=5.0, dose_rp=50.0, event_type="Stationary Acquisition"),
-        projection_event(plane="B", dap=2.0, dose_rp=40.0, event_type="Fluoroscopy", exposure_time_s=20.0),
+        projection_event(
+            plane="B", dap=2.0, dose_rp=40.0, event_type="Fluoroscopy", irradiation_duration_s=20.0
+        ),
     ]
     planes = [
         Plane(plane="A", dap_total_gycm2=15.0, dose_rp_total_mgy=150.0),
@@ -125,6 +129,18 @@ def test_it_keeps_ka_r_per_plane_and_never_adds_it_across_planes():
     assert study.dap_total_gycm2 == pytest.approx(17.0)
     assert study.fluoro_time_total_s == pytest.approx(50.0)
     assert study.warnings == []
+
+
+def test_it_never_takes_pulsed_exposure_time_for_fluoroscopy_time():
+    events = [
+        projection_event(event_type="Fluoroscopy", exposure_time_s=0.1, pulses=24.0),
+        projection_event(event_type="Fluoroscopy", exposure_time_s=0.25, pulses=30.0),
+    ]
+    planes = [Plane(plane="single", fluoro_time_total_s=28.0)]
+    dose_record_store(record=projection_record(events=events, planes=planes))
+
+    assert _planes()["single"].fluoro_time_total_s == 28.0
+    assert Study.objects.get().fluoro_time_total_s == 28.0
 
 
 def test_it_takes_a_plane_total_from_the_object_when_events_lack_the_value():
@@ -186,3 +202,35 @@ def test_it_warns_when_a_mammography_object_states_another_agd_than_its_events()
     dose_record_store(record=projection_record(events=events, modality="MG", mammo_totals=mammo))
 
     assert any("AGD right" in w for w in Study.objects.get().warnings)
+
+
+ROUNDED_KAR_MGY = [0.14, 0.19, 0.14, 0.4, 0.59, 0.36, 0.61, 0.06]  # as Siemens Zee gives them; sum 2.49
+
+
+def test_it_does_not_warn_when_rounding_the_event_values_explains_the_difference():
+    events = [projection_event(dose_rp=v) for v in ROUNDED_KAR_MGY]
+    planes = [Plane(plane="single", dose_rp_total_mgy=2.52)]
+    dose_record_store(record=projection_record(events=events, planes=planes))
+
+    assert Study.objects.get().warnings == []
+
+
+def test_plane_totals_are_those_the_object_states_when_it_carried_every_event():
+    events = [projection_event(dose_rp=v) for v in ROUNDED_KAR_MGY]
+    planes = [Plane(plane="single", dose_rp_total_mgy=2.52)]
+    dose_record_store(record=projection_record(events=events, planes=planes))
+
+    assert _planes()["single"].dose_rp_total_mgy == 2.52
+
+
+def test_plane_totals_come_from_the_events_when_no_object_carried_them_all():
+    study_uid = uid()
+    first = [projection_event(dose_rp=v) for v in ROUNDED_KAR_MGY[:4]]
+    second = [projection_event(dose_rp=v) for v in ROUNDED_KAR_MGY[4:]]
+    for events, stated in ((first, 0.88), (second, 1.63)):
+        planes = [Plane(plane="single", dose_rp_total_mgy=stated)]
+        dose_record_store(record=projection_record(events=events, planes=planes, study_uid=study_uid))
+
+    assert _planes()["single"].dose_rp_total_mgy == pytest.approx(2.49)
+    # Of equally complete objects, the latest one's statement is kept.
+    assert Study.objects.get().stated_totals["planes"][0]["dose_rp_total_mgy"] == 1.63

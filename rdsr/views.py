@@ -144,6 +144,16 @@ def _num(field: str, digits: int = 4) -> Callable[[IrradiationEvent], str]:
     return lambda event: sig(getattr(event, field), digits)
 
 
+def _detail_num(field: str, digits: int = 4) -> Callable[[IrradiationEvent], str]:
+    """A number the store keeps in the event's details rather than in a column."""
+
+    def value(event: IrradiationEvent) -> str:
+        number = (event.details or {}).get(field)
+        return sig(number, digits) if isinstance(number, int | float) else ""
+
+    return value
+
+
 def _text(field: str) -> Callable[[IrradiationEvent], str]:
     return lambda event: getattr(event, field) or ""
 
@@ -196,7 +206,9 @@ PROJECTION_COLUMNS = [
     Column("EI", _num("exposure_index"), field="exposure_index"),
     Column("Target EI", _num("target_exposure_index"), field="target_exposure_index"),
     Column("DI", _num("deviation_index"), field="deviation_index"),
-    Column("Time (s)", _num("exposure_time_s"), field="exposure_time_s"),
+    Column("Duration (s)", _detail_num("irradiation_duration_s"), field="irradiation_duration_s"),
+    Column("Exposure time (s)", _num("exposure_time_s"), field="exposure_time_s"),
+    Column("Frames", _detail_num("frames"), field="frames"),
 ]
 
 
@@ -212,10 +224,16 @@ def _table(columns: list[Column], events: Iterable[IrradiationEvent]) -> dict[st
         cells.append([(c.value(event), c.numeric, bool(c.field) and c.field in review) for c in columns])
     shown = [i for i, column in enumerate(columns) if column.always or any(row[i][0] for row in cells)]
     return {
-        "headers": [(columns[i].label, columns[i].numeric) for i in shown],
+        "headers": [(*_split_unit(columns[i].label), columns[i].numeric) for i in shown],
         "rows": [[row[i] for i in shown] for row in cells],
         "flagged": any(cell[2] for row in cells for cell in row),
     }
+
+
+def _split_unit(label: str) -> tuple[str, str]:
+    """'DAP (Gy·cm²)' -> ('DAP', 'Gy·cm²'): the unit goes on its own line in a narrow header."""
+    name, _, unit = label.partition(" (")
+    return name, unit.rstrip(")")
 
 
 def _is_ct(study: Study, events: list[IrradiationEvent]) -> bool:

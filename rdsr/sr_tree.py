@@ -10,12 +10,17 @@ kept on the node for the caller to report).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from struct import unpack_from
 from typing import Any
 
+from pydicom.charset import convert_encodings, decode_bytes
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.valuerep import PersonName
 
 from rdsr.codes import code_key
+from rdsr.sr_raw import RawItem, RawSequenceError, read_sequence
 
 # Tags, as ints: looked up once per item, so no keyword dictionary on the hot path.
 CONTENT_SEQUENCE = 0x0040A730
@@ -232,15 +237,109 @@ def _node(item: Dataset) -> Node:
     return node
 
 
-def _children(ds: Dataset, depth: int) -> list[Node]:
+def _children(ds: Dataset, depth: int, encodings: list[str]) -> list[Node]:
     if depth > MAX_DEPTH:
         return []
+    raw = ds._dict.get(CONTENT_SEQUENCE)  # noqa: SLF001 - the undecoded element, to skip pydicom's slow path
+    if isinstance(raw, RawDataElement) and raw.is_little_endian and isinstance(raw.value, bytes):
+        try:
+            items = read_sequence(raw.value, implicit=raw.is_implicit_VR)
+        except RawSequenceError:
+            items = None  # let pydicom try, and report what it finds
+        if items is not None:
+            return _raw_children(items, depth, encodings)
     nodes = []
     for item in _sequence(ds, CONTENT_SEQUENCE):
         if not isinstance(item, Dataset):
             continue
         node = _node(item)
-        node.children = _children(item, depth + 1)
+        node.children = _children(item, depth + 1, encodings)
+        nodes.append(node)
+    return nodes
+
+
+# --- the same nodes from raw items (rdsr.sr_raw) --------------------------------------
+
+def _raw_text(value: Any, encodings: list[str]) -> str | None:
+    if not isinstance(value, bytes):
+        return None
+    text = value.decode("ascii") if value.isascii() else decode_bytes(value, encodings, set())
+    return text.strip(" \x00")
+
+
+def _raw_name(value: Any, encodings: list[str]) -> str | None:
+    if not isinstance(value, bytes):
+        return None
+    if value.isascii():
+        return value.decode("ascii").strip(" \x00")
+    return str(PersonName(value.rstrip(b" \x00"), encodings)).strip()
+
+
+def _raw_first(item: RawItem, tag: int) -> RawItem | None:
+    value = item.get(tag)
+    return value[0] if isinstance(value, list) and value else None
+
+
+def _raw_code(item: RawItem, encodings: list[str]) -> tuple[str, str, str, str]:
+    value = (_raw_text(item.get(CODE_VALUE), encodings) or _raw_text(item.get(LONG_CODE_VALUE), encodings)
+             or _raw_text(item.get(URN_CODE_VALUE), encodings) or "")
+    scheme = _raw_text(item.get(CODING_SCHEME_DESIGNATOR), encodings) or ""
+    meaning = _raw_text(item.get(CODE_MEANING), encodings) or ""
+    return code_key(scheme, value), meaning, scheme, value
+
+
+def _raw_num(node: Node, item: RawItem, encodings: list[str]) -> None:
+    measured = _raw_first(item, MEASURED_VALUE_SEQUENCE)
+    if measured is None:
+        node.num_error = "no measured value"
+        return
+    units = _raw_first(measured, MEASUREMENT_UNITS_CODE_SEQUENCE)
+    if units is not None:
+        node.unit = _raw_text(units.get(CODE_VALUE), encodings)
+    text = _raw_text(measured.get(NUMERIC_VALUE), encodings)
+    if text:
+        node.numbers, node.num_error = _numbers(text)
+    if node.numbers is None:
+        fp = measured.get(FLOATING_POINT_VALUE)
+        if isinstance(fp, bytes) and fp and len(fp) % 8 == 0:
+            node.numbers, node.num_error = list(unpack_from(f"<{len(fp) // 8}d", fp)), None
+        elif node.num_error is None:
+            node.num_error = "no numeric value"
+
+
+def _raw_node(item: RawItem, encodings: list[str]) -> Node:
+    node = Node()
+    name = _raw_first(item, CONCEPT_NAME_CODE_SEQUENCE)
+    if name is not None:
+        node.key, node.meaning, _, _ = _raw_code(name, encodings)
+    node.vt = (_raw_text(item.get(VALUE_TYPE), encodings) or "").upper()
+    node.rel = (_raw_text(item.get(RELATIONSHIP_TYPE), encodings) or "").upper()
+    vt = node.vt
+    if vt == "NUM":
+        _raw_num(node, item, encodings)
+    elif vt == "CODE":
+        concept = _raw_first(item, CONCEPT_CODE_SEQUENCE)
+        if concept is not None:
+            node.code, node.code_meaning, node.code_scheme, node.code_value = _raw_code(concept, encodings)
+    elif vt == "PNAME":
+        node.text = _raw_name(item.get(PERSON_NAME), encodings)
+    elif vt in _TEXT_TAGS:
+        node.text = _raw_text(item.get(_TEXT_TAGS[vt]), encodings)
+    return node
+
+
+_TEXT_TAGS = {"TEXT": TEXT_VALUE, "UIDREF": UID, "DATETIME": DATETIME, "DATE": DATE, "TIME": TIME}
+
+
+def _raw_children(items: list[RawItem], depth: int, encodings: list[str]) -> list[Node]:
+    if depth > MAX_DEPTH:
+        return []
+    nodes = []
+    for item in items:
+        node = _raw_node(item, encodings)
+        children = item.get(CONTENT_SEQUENCE)
+        if isinstance(children, list) and children:
+            node.children = _raw_children(children, depth + 1, encodings)
         nodes.append(node)
     return nodes
 
@@ -249,7 +348,11 @@ def build_tree(ds: Dataset) -> Node:
     """The document root (the dataset itself is the root content item)."""
     root = _node(ds)
     root.vt = root.vt or "CONTAINER"
-    root.children = _children(ds, 1)
+    try:
+        encodings = convert_encodings(ds.get("SpecificCharacterSet"))
+    except Exception:  # noqa: BLE001 - an unknown character set: read as the default
+        encodings = convert_encodings(None)
+    root.children = _children(ds, 1, encodings)
     return root
 
 

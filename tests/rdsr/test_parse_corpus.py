@@ -852,3 +852,17 @@ def test_it_names_the_kind_of_dose_object(name, kind):
 def test_a_dual_mode_room_gives_dx_for_radiography_and_rf_when_fluoroscopy_is_present():
     assert _record("Dual-RDSR-DX.dcm").study.modality == "DX"
     assert _record("Dual-RDSR-RF.dcm").study.modality == "RF"
+
+
+@pytest.mark.parametrize("name", [e["file"] for e in IN_SCOPE if e["file"] != "ESR_non-dose.dcm"])
+def test_the_fast_content_reader_gives_the_same_record_as_pydicom(name):
+    import pydicom
+
+    from rdsr.parse import parse_dataset
+
+    path = CORPUS / "dicom" / name
+    ds = pydicom.dcmread(path)
+    for item in ds.ContentSequence:  # decoding it makes the parser take pydicom's path
+        item.get("ContentSequence")
+    slow = parse_dataset(ds, path=str(path))
+    assert slow.to_dict() == _record(name).to_dict()

@@ -37,7 +37,15 @@ class Reader:
             if node.num_error and node.num_error != "no measured value":
                 self.warn(f"{node.label}: {node.num_error}; ignored")
             return None
-        raw = _one_value(node.numbers)
+        if len(node.numbers) > 1 and quantity in _DOSE_QUANTITIES:
+            # Per-pulse kVp or mA may be averaged; several values of a dose may not
+            # (a sum? a repeat?): keep the first and let a person decide.
+            _flag(review, field)
+            self.warn(f"{node.label}: {len(node.numbers)} values for one dose ({node.numbers[:4]}...); "
+                      f"first kept in {field} for review")
+            raw = node.numbers[0]
+        else:
+            raw = _one_value(node.numbers)
         converted = convert(quantity, raw, node.unit)
         if not converted.ok:
             _flag(review, field)
@@ -74,6 +82,9 @@ class Reader:
             _flag(review, field)
             self.warn(f"{node.label} = {value:g} is not a whole number; flagged for review")
         return int(round(value))
+
+
+_DOSE_QUANTITIES = frozenset({Quantity.DAP, Quantity.AIR_KERMA, Quantity.DLP})
 
 
 def _flag(review: list[str], field: str) -> None:

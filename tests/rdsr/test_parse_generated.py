@@ -323,3 +323,12 @@ def test_a_never_seen_vendor_with_private_schemes_and_no_template_still_yields_i
     assert event.kvp == 80.0  # per-pulse values: mean of the pulses that carry one
     assert record.study.modality == "DX"
     assert record.device.manufacturer == "NewVendor"
+
+
+def test_several_values_for_one_dose_are_not_averaged_but_sent_to_review():
+    record = parse(dose_report([projection_procedure(),
+                                projection_event(dap=("0.001\\0.002", "Gy.m2"), dose_rp=(1.0, "mGy"))]))
+    event = record.events[0]
+    assert event.dap_gycm2 == pytest.approx(10.0, rel=1e-12)
+    assert event.review == ["dap_gycm2"]
+    assert any("2 values for one dose" in w for w in record.warnings)

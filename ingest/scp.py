@@ -9,6 +9,7 @@ when we could not store durably, so that it retries.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 from pydicom import uid
 from pynetdicom import AE, AllStoragePresentationContexts, build_context, evt
 from pynetdicom.events import Event
@@ -83,19 +84,29 @@ def handle_store(event: Event, enqueue: bool = True) -> int:
     request = event.request
     assoc = event.assoc
     sop_instance_uid = str(request.AffectedSOPInstanceUID or "")
+    store = functools.partial(
+        received_object_store,
+        data=event.encoded_dataset(),
+        sop_instance_uid=sop_instance_uid,
+        sop_class_uid=str(request.AffectedSOPClassUID or ""),
+        transfer_syntax_uid=str(event.context.transfer_syntax),
+        origin="scp",
+        calling_ae=assoc.requestor.ae_title,
+        called_ae=assoc.acceptor.ae_title,
+        peer_address=assoc.requestor.address,
+        enqueue=enqueue,
+    )
     try:
         _drop_broken_connections()
-        received_object_store(
-            data=event.encoded_dataset(),
-            sop_instance_uid=sop_instance_uid,
-            sop_class_uid=str(request.AffectedSOPClassUID or ""),
-            transfer_syntax_uid=str(event.context.transfer_syntax),
-            origin="scp",
-            calling_ae=assoc.requestor.ae_title,
-            called_ae=assoc.acceptor.ae_title,
-            peer_address=assoc.requestor.address,
-            enqueue=enqueue,
-        )
+        try:
+            store()
+        except (OperationalError, InterfaceError):
+            # Most often a connection the database closed while the association
+            # idled (restart, failover): one retry on a new connection. Storing
+            # is idempotent, so a retry after a lost commit reply is harmless.
+            logger.warning("database error storing %s; retrying on a new connection", sop_instance_uid)
+            connections.close_all()
+            store()
     except Exception:
         logger.exception(
             "could not store %s from %s (%s); answering 0xA700 so the sender retries",
@@ -113,7 +124,7 @@ def _drop_broken_connections() -> None:
     One association is one unit of work for the database connection:
     `close_old_connections()` with CONN_MAX_AGE=0 would reconnect for every
     object, which doubled the time per object. A connection that raised is
-    checked and dropped if unusable, so a database restart costs one 0xA700.
+    checked and dropped if unusable.
     """
     for conn in connections.all(initialized_only=True):
         if conn.connection is not None and conn.errors_occurred:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import Tag
 from pynetdicom import AE, _config
@@ -263,6 +264,35 @@ def test_when_the_spool_cannot_be_written_the_store_fails_with_a700_and_the_asso
     assert ReceivedObject.objects.get(sop_instance_uid=second.SOPInstanceUID).status == Status.DONE
     assert ReceivedObject.objects.get(sop_instance_uid=first.SOPInstanceUID).status == Status.DONE
     assert ReceivedObject.objects.count() == 2
+
+
+@pytest.mark.skipif(
+    not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+    reason="terminates PostgreSQL backends",
+)
+def test_an_association_outlives_its_database_connection_being_closed_by_the_server(
+    scp, corpus_file, no_broker
+):
+    first, second = (
+        pydicom.dcmread(corpus_file(n)) for n in ("CT-RDSR-GEPixelMed.dcm", "DX-RDSR-Canon_CXDI.dcm")
+    )
+    port = scp()
+    assoc = pynetdicom_association(port, {first.SOPClassUID})
+    assert assoc.is_established
+    assert assoc.send_c_store(first).Status == 0x0000
+
+    # What a database restart does to the association's idle connection.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchone()[0] >= 1
+    status = assoc.send_c_store(second).Status
+    assoc.release()
+
+    assert status == 0x0000
+    assert ReceivedObject.objects.get(sop_instance_uid=second.SOPInstanceUID).status == Status.DONE
 
 
 def _with_unreadable_numbers(path: Path) -> pydicom.Dataset:

@@ -87,6 +87,7 @@ def parse_dataset(ds: Dataset, *, path: str | None = None) -> DoseRecord:
         record.warnings.append(_not_sr_reason(ds, sop_class))
         return record
     root = build_tree(ds)
+    _hoist_nested_dose_containers(root, reader)
     if root.key != codes.XRAY_RADIATION_DOSE_REPORT and not _has_xray_dose_content(root):
         title = f"{root.meaning or 'untitled'} ({root.key or 'no concept name'})"
         if sop_class in (XRAY_RDSR, ENHANCED_XRAY_RDSR) and not root.key:
@@ -142,6 +143,33 @@ def _not_sr_reason(ds: Dataset, sop_class: str) -> str:
         return (f"SOP class {sop_class or 'unknown'} ({text(ds, 'Modality') or 'no modality'}): "
                 "dose extraction from image headers is not supported yet")
     return f"SOP class {sop_class or 'unknown'} is not a dose report"
+
+
+_DOSE_CONTAINERS = frozenset({codes.CT_ACCUMULATED, codes.CT_ACQUISITION, codes.ACCUMULATED_XRAY,
+                              codes.IRRADIATION_EVENT})
+
+
+def _hoist_nested_dose_containers(root: Node, reader: Reader) -> None:
+    """Lift dose containers a vendor nested in some other container up to the root.
+
+    The templates put accumulated data and events directly under the document;
+    one wrapped in an extra container must still count, with a warning.
+    """
+    nested: list[Node] = []
+    stack = [child for child in root.children if child.key not in _DOSE_CONTAINERS]
+    while stack:
+        node = stack.pop()
+        for child in node.children:
+            (nested if child.key in _DOSE_CONTAINERS else stack).append(child)
+    if nested:
+        reader.warn(f"{len(nested)} dose container(s) found nested below other content items instead of "
+                    "directly under the report; read as if they were")
+        root.children = sorted(root.children + nested, key=_document_order(root))
+
+
+def _document_order(root: Node) -> Callable[[Node], int]:
+    position = {id(node): index for index, node in enumerate(root.walk())}
+    return lambda node: position[id(node)]
 
 
 def _has_xray_dose_content(root: Node) -> bool:

@@ -332,3 +332,10 @@ def test_several_values_for_one_dose_are_not_averaged_but_sent_to_review():
     assert event.dap_gycm2 == pytest.approx(10.0, rel=1e-12)
     assert event.review == ["dap_gycm2"]
     assert any("2 values for one dose" in w for w in record.warnings)
+
+
+def test_events_wrapped_in_an_extra_container_are_still_read_in_order():
+    wrapper = container("99X-1", [ct_event(ctdivol=(1.0, "mGy")), ct_event(ctdivol=(2.0, "mGy"))], scheme="99ACME")
+    record = parse(dose_report([ct_procedure(), wrapper, ct_event(ctdivol=(3.0, "mGy"))], template=None))
+    assert [e.ctdivol_mgy for e in record.events] == [1.0, 2.0, 3.0]
+    assert any("nested" in w for w in record.warnings)

@@ -866,3 +866,21 @@ def test_the_fast_content_reader_gives_the_same_record_as_pydicom(name):
         item.get("ContentSequence")
     slow = parse_dataset(ds, path=str(path))
     assert slow.to_dict() == _record(name).to_dict()
+
+
+@pytest.mark.parametrize("name", ["CT-RDSR-Siemens_Flash-QA-DS.dcm", "RF-RDSR-Philips_Allura.dcm",
+                                  "MG-RDSR-Hologic_mix.dcm"])
+def test_an_implicit_vr_copy_gives_the_same_record(name):
+    from io import BytesIO
+
+    import pydicom
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    from rdsr.parse import parse_bytes
+
+    ds = pydicom.dcmread(CORPUS / "dicom" / name)
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    buffer = BytesIO()
+    ds.save_as(buffer, implicit_vr=True, little_endian=True)
+    implicit = parse_bytes(buffer.getvalue(), path=str(CORPUS / "dicom" / name))
+    assert implicit.to_dict() == _record(name).to_dict()

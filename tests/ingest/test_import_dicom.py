@@ -137,3 +137,12 @@ def test_it_runs_as_a_command_line_program(child_env, corpus_dir):
     assert _summary_counts(second.stdout)["duplicate"] == CORPUS_FILES
     # Not a terminal: no progress bar unless asked.
     assert "file/s" not in first.stderr
+
+
+@pytest.mark.django_db
+def test_it_shows_a_progress_bar_on_stderr_when_asked(spool, corpus_file, tmp_path, capsys):
+    shutil.copy(corpus_file("DX-RDSR-Canon_CXDI.dcm"), tmp_path / "one.dcm")
+
+    call_command("import_dicom", "--progress", str(tmp_path), stdout=StringIO(), stderr=StringIO())
+
+    assert "1/1" in capsys.readouterr().err

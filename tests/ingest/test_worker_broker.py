@@ -1,12 +1,14 @@
 """Processing through a real broker and a real worker process."""
 
 import io
+import shutil
 import socket
 import subprocess
 import sys
 import time
 
 import pytest
+from django.core.management import call_command
 from pydicom import dcmread
 
 from ingest.models import ReceivedObject
@@ -131,4 +133,23 @@ def test_an_object_received_while_the_broker_is_down_is_processed_once_it_is_bac
         lambda: ReceivedObject.objects.filter(pk=received.pk, status=Status.DONE).exists(),
         timeout=120,
         what="the object to be processed after the broker came back",
+    )
+
+
+@broker
+@pytest.mark.django_db(transaction=True)
+def test_import_with_queue_leaves_processing_to_the_worker(celery_worker, corpus_file, tmp_path):
+    for name in DOSE_REPORTS:
+        shutil.copy(corpus_file(name), tmp_path / name)
+    out = io.StringIO()
+
+    call_command("import_dicom", "--queue", str(tmp_path), stdout=out, stderr=io.StringIO())
+
+    assert out.getvalue().startswith(f"queued {len(DOSE_REPORTS)}, duplicate 0, failed 0")
+    assert ReceivedObject.objects.filter(status=Status.RECEIVED).count() == len(DOSE_REPORTS)
+    celery_worker()
+    wait_until(
+        lambda: ReceivedObject.objects.filter(status=Status.DONE).count() == len(DOSE_REPORTS),
+        timeout=120,
+        what="the worker to process the queued import",
     )

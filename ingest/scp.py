@@ -92,7 +92,9 @@ def handle_store(event: Event, enqueue: bool = True) -> int:
         transfer_syntax_uid=str(event.context.transfer_syntax),
         origin="scp",
         calling_ae=assoc.requestor.ae_title,
-        called_ae=assoc.acceptor.ae_title,
+        # The title the sender called us by: a modality set up with a wrong
+        # one still gets in, and the row shows what it uses.
+        called_ae=getattr(assoc.requestor.primitive, "called_ae_title", "") or assoc.acceptor.ae_title,
         peer_address=assoc.requestor.address,
         enqueue=enqueue,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,8 +120,14 @@ def _count_resend(received: ReceivedObject, *, data: bytes, now: dt.datetime, fi
         update += ["spool_path", "size_bytes"]
     elif _content_differs(received.spool_path, data):
         # Same SOP Instance UID, other bytes: a sender that reuses UIDs or an
-        # edited copy. The first copy stays what counts; a person should know.
-        note = f"received again at {now:%Y-%m-%d %H:%M:%S} UTC with different content; the first copy is kept"
+        # edited copy. The first copy stays what counts; the other is kept
+        # beside it (nothing received is lost) and a person should know.
+        variant = "conflict" + hashlib.sha256(data).hexdigest()[:12]
+        other = spool_write(data=data, sop_instance_uid=received.sop_instance_uid, when=now, variant=variant)
+        note = (
+            f"received again at {now:%Y-%m-%d %H:%M:%S} UTC with different content; "
+            f"the first copy is kept, the other is in {other}"
+        )
         logger.warning("received object %s (%s): %s", received.pk, received.sop_instance_uid, note)
         received.warnings = [*received.warnings, note]
         update.append("warnings")

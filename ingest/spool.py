@@ -25,7 +25,7 @@ def spool_dir() -> Path:
     return Path(settings.SPOOL_DIR)
 
 
-def spool_filename(sop_instance_uid: str) -> str:
+def spool_filename(sop_instance_uid: str, *, variant: str = "") -> str:
     """A file name made only of digits and dots, so no UID can leave the spool.
 
     A conforming UID maps to itself. Anything else (letters, slashes, "..")
@@ -37,15 +37,21 @@ def spool_filename(sop_instance_uid: str) -> str:
     if cleaned != sop_instance_uid or not cleaned:
         digest = int(hashlib.sha256(sop_instance_uid.encode("utf-8", "surrogateescape")).hexdigest()[:15], 16)
         cleaned = f"{cleaned}.{digest}" if cleaned else str(digest)
+    if variant:
+        cleaned = f"{cleaned}.{re.sub(r'[^0-9a-z]', '', variant.lower())}"
     return f"{cleaned}.dcm"
 
 
-def spool_write(*, data: bytes, sop_instance_uid: str, when: dt.datetime) -> Path:
-    """Write `data` durably and atomically; return the final path."""
+def spool_write(*, data: bytes, sop_instance_uid: str, when: dt.datetime, variant: str = "") -> Path:
+    """Write `data` durably and atomically; return the final path.
+
+    `variant` (letters and digits) tells apart a second, different copy of the
+    same SOP instance, which is kept beside the first rather than lost.
+    """
     when_utc = when.astimezone(dt.UTC) if when.tzinfo else when
     day_dir = spool_dir() / f"{when_utc:%Y}" / f"{when_utc:%m}" / f"{when_utc:%d}"
     _make_dirs_durably(day_dir)
-    final = day_dir / spool_filename(sop_instance_uid)
+    final = day_dir / spool_filename(sop_instance_uid, variant=variant)
     fd, tmp_name = tempfile.mkstemp(dir=day_dir, prefix=".incoming-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -116,6 +117,10 @@ def test_a_resend_with_other_content_keeps_the_first_copy_and_says_so(spool):
     assert "different content; the first copy is kept" in received.warnings[1]
     with open(received.spool_path, "rb") as handle:
         assert handle.read() == b"first copy"
+    # Nothing received is lost: the other copy is on disk, named in the warning.
+    other = Path(received.warnings[1].rsplit(" is in ", 1)[1])
+    assert other.read_bytes() == b"edited copy"
+    assert other.parent == Path(received.spool_path).parent and other != Path(received.spool_path)
 
 
 def test_an_identical_resend_adds_no_warning(spool):

@@ -56,8 +56,12 @@ class Device(models.Model):
 
 class Study(models.Model):
     study_instance_uid = models.CharField(max_length=64, unique=True)
-    patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="studies")
-    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.PROTECT, related_name="studies")
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="studies"
+    )
+    device = models.ForeignKey(
+        Device, null=True, blank=True, on_delete=models.PROTECT, related_name="studies"
+    )
     accession_number = models.CharField(max_length=64, blank=True, db_index=True)
     study_id = models.CharField(max_length=64, blank=True)
     study_date = models.DateField(null=True, blank=True, db_index=True)

@@ -23,6 +23,8 @@ import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_dataset, read_partial
+from pydicom.tag import Tag
 
 from rdsr import codes
 from rdsr.ct_report import read_ct_event, read_ct_totals
@@ -31,7 +33,8 @@ from rdsr.projection_report import read_mammo_totals, read_planes, read_projecti
 from rdsr.reading import Reader, iso_datetime
 from rdsr.record import DoseRecord, Event, Source
 from rdsr.sr_context import apply_observer_context
-from rdsr.sr_tree import Node, build_tree, template_identifier
+from rdsr.sr_raw import read_undefined_length_sequence
+from rdsr.sr_tree import CONTENT_SEQUENCE, RAW_CONTENT_ATTRIBUTE, Node, build_tree, template_identifier
 
 XRAY_RDSR = "1.2.840.10008.5.1.4.1.1.88.67"
 ENHANCED_XRAY_RDSR = "1.2.840.10008.5.1.4.1.1.88.76"
@@ -61,7 +64,7 @@ def parse_file(path: str | os.PathLike[str]) -> DoseRecord:
 def parse_bytes(data: bytes, *, path: str | None = None) -> DoseRecord:
     where = path or "object"
     try:
-        ds = pydicom.dcmread(BytesIO(data))
+        ds = _read_fast(data) or pydicom.dcmread(BytesIO(data))
     except InvalidDicomError:
         # No preamble: many archives and some senders store the bare dataset.
         ds = _read_forced(data, where)
@@ -111,6 +114,50 @@ def parse_dataset(ds: Dataset, *, path: str | None = None) -> DoseRecord:
     if not _has_dose_value(record):
         raise UnreadableObject(f"{path or 'object'}: X-ray dose report holds no readable dose value")
     return record
+
+
+_PLAIN_LITTLE_ENDIAN = {"1.2.840.10008.1.2": True, "1.2.840.10008.1.2.1": False}  # UID -> implicit VR
+
+
+def _stop_at_undefined_content(tag: int, vr: str | None, length: int) -> bool:
+    return tag == CONTENT_SEQUENCE and length == _UNDEFINED_LENGTH
+
+
+def _read_fast(data: bytes) -> Dataset | None:
+    """Read an object whose content sequence has undefined length without pydicom's slow path.
+
+    pydicom decodes an undefined-length sequence at once into nested datasets,
+    the slow part of a dose report; a defined-length one stays raw bytes that
+    `sr_tree` reads quickly. Here pydicom stops at an undefined-length content
+    sequence, `sr_raw` finds where it ends, and the sequence is kept as raw
+    bytes of defined length. None: not applicable, read the usual way.
+    """
+    fp = BytesIO(data)
+    try:
+        ds = read_partial(fp, stop_when=_stop_at_undefined_content)
+    except Exception:  # noqa: BLE001 - the usual reader will say what is wrong
+        return None
+    start = fp.tell()
+    if start >= len(data):
+        return ds  # read to the end: no undefined-length content sequence
+    syntax = str(getattr(ds.get("file_meta"), "TransferSyntaxUID", "") or "")
+    implicit = _PLAIN_LITTLE_ENDIAN.get(syntax)
+    if implicit is None:
+        return None  # big endian, deflated or no file meta: let pydicom do it all
+    header = 8 if implicit else 12
+    try:
+        items, end = read_undefined_length_sequence(data, start + header, implicit=implicit)
+        rest = read_dataset(BytesIO(data[end + 8:]), implicit, True)
+    except Exception:  # noqa: BLE001 - malformed: the usual reader reports it
+        return None
+    value = data[start + header:end]
+    ds._dict[CONTENT_SEQUENCE] = RawDataElement(  # noqa: SLF001
+        Tag(CONTENT_SEQUENCE), "SQ", len(value), value, start + header, implicit, True
+    )
+    for tag, element in rest._dict.items():  # noqa: SLF001 - elements after the content, still raw
+        ds._dict[tag] = element  # noqa: SLF001
+    setattr(ds, RAW_CONTENT_ATTRIBUTE, items)  # read once: build_tree takes them from here
+    return ds
 
 
 def _read_forced(data: bytes, where: str) -> Dataset:

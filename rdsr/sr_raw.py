@@ -46,11 +46,23 @@ class RawSequenceError(ValueError):
 
 
 def read_sequence(data: bytes, *, implicit: bool) -> list[RawItem]:
+    """The items of a sequence value of defined length."""
     items, _ = _sequence(data, 0, len(data), implicit, 0)
     return items
 
 
-def _sequence(data: bytes, pos: int, end: int, implicit: bool, depth: int) -> tuple[list[RawItem], int]:
+def read_undefined_length_sequence(data: bytes, start: int, *, implicit: bool) -> tuple[list[RawItem], int]:
+    """The items of an undefined-length sequence whose value starts at `start`, and where it ends.
+
+    The end is the offset of the Sequence Delimitation Item; the bytes after it
+    (8 more) continue the enclosing dataset.
+    """
+    items, pos = _sequence(data, start, len(data), implicit, 0, delimited=True)
+    return items, pos - 8
+
+
+def _sequence(data: bytes, pos: int, end: int, implicit: bool, depth: int, *,
+              delimited: bool = False) -> tuple[list[RawItem], int]:
     if depth > 64:
         raise RawSequenceError("nesting deeper than 64 levels")
     items: list[RawItem] = []
@@ -71,6 +83,8 @@ def _sequence(data: bytes, pos: int, end: int, implicit: bool, depth: int) -> tu
             item, _ = _item(data, pos, pos + length, implicit, depth, delimited=False)
             pos += length
         items.append(item)
+    if delimited:
+        raise RawSequenceError("undefined-length sequence without its delimiter (truncated?)")
     if pos != end:
         raise RawSequenceError("sequence ends inside an item header")
     return items, pos
@@ -105,7 +119,7 @@ def _item(data: bytes, pos: int, end: int, implicit: bool, depth: int, *, delimi
             return item, pos
         if vr == b"SQ" or (implicit and (tag in SEQUENCE_TAGS or length == UNDEFINED)):
             if length == UNDEFINED:
-                value, pos = _sequence(data, pos, end, implicit, depth + 1)
+                value, pos = _sequence(data, pos, end, implicit, depth + 1, delimited=True)
             else:
                 if pos + length > end:
                     raise RawSequenceError(f"sequence {tag:08X} runs past the end of its item")

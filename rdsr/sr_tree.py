@@ -46,6 +46,9 @@ MEASUREMENT_UNITS_CODE_SEQUENCE = 0x004008EA
 CONTENT_TEMPLATE_SEQUENCE = 0x0040A504
 TEMPLATE_IDENTIFIER = 0x0040DB00
 
+# Where the reader leaves content items it already read from raw bytes (rdsr.parse).
+RAW_CONTENT_ATTRIBUTE = "_rdsr_raw_content"
+
 MAX_DEPTH = 32  # deeper nesting than any template needs: a loop or a broken object
 
 
@@ -240,6 +243,9 @@ def _node(item: Dataset) -> Node:
 def _children(ds: Dataset, depth: int, encodings: list[str]) -> list[Node]:
     if depth > MAX_DEPTH:
         return []
+    ready = getattr(ds, RAW_CONTENT_ATTRIBUTE, None)
+    if ready is not None:
+        return _raw_children(ready, depth, encodings)
     raw = ds._dict.get(CONTENT_SEQUENCE)  # noqa: SLF001 - the undecoded element, to skip pydicom's slow path
     if isinstance(raw, RawDataElement) and raw.is_little_endian and isinstance(raw.value, bytes):
         try:

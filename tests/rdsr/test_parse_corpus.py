@@ -884,3 +884,42 @@ def test_an_implicit_vr_copy_gives_the_same_record(name):
     ds.save_as(buffer, implicit_vr=True, little_endian=True)
     implicit = parse_bytes(buffer.getvalue(), path=str(CORPUS / "dicom" / name))
     assert implicit.to_dict() == _record(name).to_dict()
+
+
+def _with_undefined_lengths(name: str) -> bytes:
+    """The corpus object re-encoded with every sequence and item of undefined length."""
+    from io import BytesIO
+
+    import pydicom
+
+    def undefine(dataset):
+        for element in dataset:
+            if element.VR == "SQ":
+                element.is_undefined_length = True
+                for item in element.value:
+                    item.is_undefined_length_sequence_item = True
+                    undefine(item)
+
+    ds = pydicom.dcmread(CORPUS / "dicom" / name)
+    undefine(ds)
+    buffer = BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["CT-RDSR-Toshiba_DoseCheck.dcm", "RF-RDSR-Siemens-Zee.dcm",
+                                  "MG-RDSR-Hologic_2D.dcm", "CT-ESR-GE_Optima.dcm"])
+def test_undefined_length_sequences_give_the_same_record(name):
+    from rdsr.parse import parse_bytes
+
+    record = parse_bytes(_with_undefined_lengths(name), path=str(CORPUS / "dicom" / name))
+    assert record.to_dict() == _record(name).to_dict()
+
+
+def test_a_truncated_report_with_undefined_lengths_is_unreadable():
+    from rdsr.parse import UnreadableObject, parse_bytes
+
+    data = _with_undefined_lengths("CT-RDSR-Toshiba_DoseCheck.dcm")
+    for cut in range(len(data) - 1, 400, -211):
+        with pytest.raises(UnreadableObject):
+            parse_bytes(data[:cut], path="cut.dcm")

@@ -813,12 +813,15 @@ def test_it_reads_every_expected_fact_of_the_dose_report(entry):
 
 def test_it_checks_hundreds_of_facts_across_the_corpus(capsys):
     counts = {entry["file"]: check_file(entry)[0] for entry in IN_SCOPE}
-    skipped = sum(
-        1 for entry in IN_SCOPE for a in entry["assertions"] if _rule_for(a["what"])[0] == "skipped"
-    )
+    assertions = [(entry["file"], a) for entry in IN_SCOPE for a in entry["assertions"]]
+    skipped = sum(1 for file, a in assertions if _rule_for(a["what"], file)[0] == "skipped")
+    privacy = sum(1 for file, a in assertions if _rule_for(a["what"], file)[0] == "mapped" and a["value"] is None
+                  and _PRIVACY_NOT_STORED.search(a.get("note", "")))
     total = sum(counts.values())
     with capsys.disabled():
-        print(f"\ncorpus facts checked: {total} in {len(counts)} files; explicitly skipped: {skipped}")
+        print(f"\ncorpus facts: {len(assertions)} in {len(counts)} files; checked {total}; explicitly skipped "
+              f"{skipped}; not stored by OpenREM's privacy settings {privacy}")
+    assert total + skipped + privacy == len(assertions)
     # A mapping that stops matching would quietly check nothing: hold the count.
     assert total >= 560
 

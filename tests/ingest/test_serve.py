@@ -13,6 +13,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pydicom
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -130,3 +131,25 @@ def test_serve_receives_an_rdsr_shows_its_study_on_the_web_and_stops_cleanly(ser
     assert f"port {scp_port}" in log and f"http://127.0.0.1:{web_port}/" in log
     assert log.rstrip().endswith("stopped"), log[-2000:]
     assert not answers(web_port) and not answers(scp_port)
+
+
+def test_serve_processes_at_start_what_a_previous_run_stored_but_never_processed(serve, corpus_file):
+    from ingest.services import received_object_store
+
+    rdsr = corpus_file("DX-RDSR-Canon_CXDI.dcm")
+    left = received_object_store(
+        data=rdsr.read_bytes(),
+        sop_instance_uid=str(pydicom.dcmread(rdsr, stop_before_pixels=True).SOPInstanceUID),
+        sop_class_uid="1.2.840.10008.5.1.4.1.1.88.67",
+        origin="scp",
+        enqueue=False,
+    ).received
+    assert left.status == ReceivedObject.Status.RECEIVED
+
+    serve()
+
+    wait_until(
+        lambda: ReceivedObject.objects.get(pk=left.pk).status == ReceivedObject.Status.DONE,
+        timeout=60,
+        what="serve to pick up the object left in RECEIVED",
+    )

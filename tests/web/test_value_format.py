@@ -1,6 +1,6 @@
 import pytest
 
-from rdsr.views import person_name, sig
+from rdsr.presentation import person_name, sig
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,19 @@ def enqueue_processing(received_object_id: int) -> None:
         _run_here(received_object_id)
 
 
+def enqueue_processing_many(received_object_ids: list[int]) -> None:
+    """Enqueue a batch as one unit of work: one task, one claim, one store transaction."""
+    ids = list(dict.fromkeys(int(pk) for pk in received_object_ids))
+    if not ids:
+        return
+    if settings.CELERY_BROKER_URL:
+        _publish_many(ids)
+    elif _pool is not None:
+        _pool.submit(_run_many_in_thread, ids)
+    else:
+        _run_many_here(ids)
+
+
 def start_inprocess_workers(n: int) -> ThreadPoolExecutor:
     """Start (once) the threads that process objects when there is no broker."""
     global _pool
@@ -69,6 +82,48 @@ def _publish(received_object_id: int) -> None:
             received_object_id,
             exc,
         )
+
+
+def _publish_many(received_object_ids: list[int]) -> None:
+    from ingest.tasks import process_received_objects
+
+    try:
+        process_received_objects.apply_async(
+            args=[received_object_ids], queue="ingest", retry=True, retry_policy=_PUBLISH_RETRY_POLICY
+        )
+    except Exception as exc:
+        logger.warning(
+            "could not enqueue %d received objects (%s...), they stay RECEIVED for the sweeper: %s",
+            len(received_object_ids),
+            received_object_ids[0],
+            exc,
+        )
+
+
+def _run_many_here(received_object_ids: list[int]) -> None:
+    from ingest.services import RETRYABLE_DATABASE_ERRORS, received_objects_process
+
+    for attempt in range(_LOCAL_ATTEMPTS):
+        try:
+            received_objects_process(received_object_ids=received_object_ids)
+            return
+        except RETRYABLE_DATABASE_ERRORS as exc:
+            if attempt + 1 < _LOCAL_ATTEMPTS:
+                logger.info("batch of %d received objects: %s; trying again", len(received_object_ids), exc)
+                time.sleep(0.2 * 2**attempt * random.uniform(1, 2))
+                continue
+            logger.exception("processing a batch of received objects failed; left for the sweeper")
+        except Exception:
+            logger.exception("processing a batch of received objects failed; left for the sweeper")
+            return
+
+
+def _run_many_in_thread(received_object_ids: list[int]) -> None:
+    close_old_connections()
+    try:
+        _run_many_here(received_object_ids)
+    finally:
+        connection.close()
 
 
 def _run_here(received_object_id: int) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ingest.dispatch import enqueue_processing
@@ -148,75 +148,117 @@ def received_object_process(*, received_object_id: int, force: bool = False) -> 
     Parse and content errors end in FAILED with a clear message; database
     errors propagate so the task is retried.
     """
-    from rdsr.parse import UnreadableObject, parse_file
-    from rdsr.services import RecordNotStorable, dose_record_store
+    received_objects_process(received_object_ids=[received_object_id], force=force)
+    return ReceivedObject.objects.get(pk=received_object_id)
 
-    received = _claim(received_object_id=received_object_id, force=force)
-    if received is None:
-        return ReceivedObject.objects.get(pk=received_object_id)
+
+def received_objects_process(*, received_object_ids: list[int], force: bool = False) -> list[ReceivedObject]:
+    """Process a batch: one claim, parsing outside any transaction, one store, one finish.
+
+    Each object ends exactly as `received_object_process` would leave it; a
+    database error propagates before any object is finished, so a retry of
+    the batch redoes it (objects finished meanwhile are skipped). Returns the
+    objects that exist, finished or skipped, in the order asked.
+    """
+    from rdsr.services import dose_records_store
+
+    ids = list(dict.fromkeys(received_object_ids))
+    claimed = _claim_many(ids, force=force)
+    outcomes: dict[int, dict] = {}
+    to_store: list[tuple[ReceivedObject, object]] = []
+    for received in claimed:
+        outcome, record = _parse(received)
+        if outcome is not None:
+            outcomes[received.pk] = outcome
+        else:
+            to_store.append((received, record))
+    if to_store:
+        stored = dose_records_store(records=[record for _, record in to_store])
+        for (received, record), result in zip(to_store, stored, strict=True):
+            outcomes[received.pk] = _store_outcome(received, record, result)
+    _finish_many(claimed, outcomes)
+    finished = {r.pk: r for r in claimed}
+    others = {r.pk: r for r in ReceivedObject.objects.filter(pk__in=set(ids) - set(finished))}
+    return [finished.get(pk) or others[pk] for pk in ids if pk in finished or pk in others]
+
+
+def _claim_many(ids: list[int], *, force: bool) -> list[ReceivedObject]:
+    if not ids:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        rows = ReceivedObject.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        if not force:
+            rows = rows.exclude(status__in=[Status.DONE, Status.NOT_RELEVANT])
+        claimed = list(rows)
+        if claimed:
+            ReceivedObject.objects.filter(pk__in=[r.pk for r in claimed]).update(
+                status=Status.PROCESSING, attempts=F("attempts") + 1, processing_started_at=now
+            )
+    for received in claimed:
+        received.status = Status.PROCESSING
+        received.attempts += 1
+        received.processing_started_at = now
+    return claimed
+
+
+def _parse(received: ReceivedObject):
+    """(outcome, None) when the object ends here, else (None, its dose record)."""
+    from rdsr.parse import UnreadableObject, parse_file
 
     try:
         record = parse_file(received.spool_path)
     except UnreadableObject as exc:
-        return _finish(received, status=Status.FAILED, error=f"unreadable object: {exc}")
+        return {"status": Status.FAILED, "error": f"unreadable object: {exc}"}, None
     except FileNotFoundError as exc:
-        return _finish(received, status=Status.FAILED, error=f"spool file missing: {exc.filename}")
+        return {"status": Status.FAILED, "error": f"spool file missing: {exc.filename}"}, None
     except Exception as exc:
         logger.exception("parser crashed on received object %s (%s)", received.pk, received.spool_path)
-        return _finish(received, status=Status.FAILED, error=_one_line("parser error", exc))
-
-    kind = record.source.kind
-    warnings = list(record.warnings)
+        return {"status": Status.FAILED, "error": _one_line("parser error", exc)}, None
     if not record.is_dose:
-        return _finish(received, status=Status.NOT_RELEVANT, kind=kind, warnings=warnings)
+        outcome = {
+            "status": Status.NOT_RELEVANT,
+            "kind": record.source.kind,
+            "warnings": list(record.warnings),
+        }
+        return outcome, None
+    return None, record
 
-    try:
-        result = dose_record_store(record=record)
-    except RecordNotStorable as exc:
-        return _finish(
-            received, status=Status.FAILED, kind=kind, warnings=warnings, error=_one_line("not storable", exc)
+
+def _store_outcome(received: ReceivedObject, record, result) -> dict:
+    from rdsr.services import RecordNotStorable
+
+    outcome = {"kind": record.source.kind, "warnings": list(record.warnings)}
+    if isinstance(result, RecordNotStorable):
+        return {**outcome, "status": Status.FAILED, "error": _one_line("not storable", result)}
+    if isinstance(result, Exception):
+        logger.error(
+            "storing the dose record of received object %s failed",
+            received.pk,
+            exc_info=(type(result), result, result.__traceback__),
         )
-    except RETRYABLE_DATABASE_ERRORS:
-        raise
-    except Exception as exc:
-        logger.exception("storing the dose record of received object %s failed", received.pk)
-        return _finish(
-            received, status=Status.FAILED, kind=kind, warnings=warnings, error=_one_line("store error", exc)
-        )
-    return _finish(received, status=Status.DONE, kind=kind, warnings=warnings, study=result.study)
+        return {**outcome, "status": Status.FAILED, "error": _one_line("store error", result)}
+    return {**outcome, "status": Status.DONE, "study": result.study}
 
 
-def _claim(*, received_object_id: int, force: bool) -> ReceivedObject | None:
-    with transaction.atomic():
-        received = ReceivedObject.objects.select_for_update().get(pk=received_object_id)
-        if received.status in (Status.DONE, Status.NOT_RELEVANT) and not force:
-            return None
-        received.status = Status.PROCESSING
-        received.attempts += 1
-        received.processing_started_at = timezone.now()
-        received.save(update_fields=["status", "attempts", "processing_started_at"])
-    return received
+_FINISH_FIELDS = ["status", "kind", "warnings", "error", "study", "processed_at"]
 
 
-def _finish(
-    received: ReceivedObject,
-    *,
-    status: str,
-    kind: str = "",
-    warnings: list[str] | None = None,
-    error: str = "",
-    study=None,
-) -> ReceivedObject:
-    received.status = status
-    received.kind = kind[:20]
-    received.warnings = warnings or []
-    received.error = error
-    received.study = study
-    received.processed_at = timezone.now()
-    received.save(update_fields=["status", "kind", "warnings", "error", "study", "processed_at"])
-    if status == Status.FAILED:
-        logger.warning("received object %s failed: %s", received.pk, error)
-    return received
+def _finish_many(claimed: list[ReceivedObject], outcomes: dict[int, dict]) -> None:
+    if not claimed:
+        return
+    now = timezone.now()
+    for received in claimed:
+        outcome = outcomes[received.pk]
+        received.status = outcome["status"]
+        received.kind = outcome.get("kind", "")[:20]
+        received.warnings = outcome.get("warnings") or []
+        received.error = outcome.get("error", "")
+        received.study = outcome.get("study")
+        received.processed_at = now
+        if received.status == Status.FAILED:
+            logger.warning("received object %s failed: %s", received.pk, received.error)
+    ReceivedObject.objects.bulk_update(claimed, _FINISH_FIELDS)
 
 
 def _one_line(what: str, exc: Exception) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 
 from celery import shared_task
 from django.conf import settings
@@ -13,6 +14,7 @@ from ingest.services import (
     RETRYABLE_DATABASE_ERRORS,
     received_object_give_up,
     received_object_process,
+    received_objects_process,
     spool_sweep,
 )
 
@@ -47,6 +49,35 @@ def process_received_object(self, received_object_id: int) -> str:
                 logger.exception("could not mark received object %s failed", received_object_id)
             raise
         logger.warning("database error on received object %s, retrying: %s", received_object_id, exc)
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+    finally:
+        close_old_connections()
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+def process_received_objects(self, received_object_ids: list[int]) -> dict[str, int]:
+    """A batch: one claim, one store transaction, one finishing update.
+
+    A retry runs the whole batch again; objects already finished are skipped.
+    """
+    close_old_connections()
+    try:
+        processed = received_objects_process(received_object_ids=received_object_ids)
+        return dict(Counter(r.status for r in processed))
+    except RETRYABLE_DATABASE_ERRORS as exc:
+        close_old_connections()
+        if self.request.retries >= self.max_retries:
+            error = f"database error, gave up after {self.request.retries + 1} attempts: {exc} [{type(exc).__name__}]"
+            logger.error("batch of %d received objects: %s", len(received_object_ids), error)
+            for pk in received_object_ids:
+                try:
+                    received_object_give_up(received_object_id=pk, error=" ".join(error.split()))
+                except RETRYABLE_DATABASE_ERRORS:
+                    logger.exception("could not mark received object %s failed", pk)
+            raise
+        logger.warning(
+            "database error on a batch of %d received objects, retrying: %s", len(received_object_ids), exc
+        )
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
     finally:
         close_old_connections()

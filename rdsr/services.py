@@ -85,20 +85,34 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from . import record as rec
 from .models import Device, DoseObject, IrradiationEvent, Patient, PlaneAccumulation, Study
 
+logger = logging.getLogger(__name__)
+
 # Stated and recomputed totals within this relative difference agree (rounding).
 AGREEMENT_TOLERANCE = 0.01
 _ATTEMPTS = 3
+# Database errors another attempt can cure; the batch store never swallows them.
+_RETRYABLE = (OperationalError, InterfaceError, IntegrityError)
+_DOSE_OBJECT_FIELDS = [
+    "sop_class_uid",
+    "kind",
+    "dose_information_source",
+    "content_datetime",
+    "event_count",
+    "stated_totals",
+    "event_sums",
+]
 _UNRANKED = max(rec.SOURCE_PRECEDENCE.values()) + 1
 
 
@@ -127,6 +141,243 @@ def dose_record_store(*, record: rec.DoseRecord) -> StoreResult:
             if attempt == _ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def dose_records_store(*, records: list[rec.DoseRecord]) -> list[StoreResult | Exception]:
+    """Store several records in one transaction, with the same rules as `dose_record_store`.
+
+    Returns, per record and in order, its StoreResult, or the exception that
+    kept it out (RecordNotStorable, or another non-database error), so one bad
+    record never fails its neighbours. Retryable database errors (connection
+    lost, a deadlock) propagate: the whole batch can be stored again, idempotently.
+
+    The statements do not grow with the number of records (but for patient or
+    device details filled in later): the studies are inserted and locked in
+    Study Instance UID order, so two workers storing overlapping batches wait
+    for each other instead of deadlocking; then one read each of the studies'
+    events, dose objects and planes, and one bulk write of each.
+    """
+    results: list[StoreResult | Exception | None] = [None] * len(records)
+    keyed: list[tuple[int, rec.DoseRecord, str, str]] = []
+    for index, record in enumerate(records):
+        try:
+            study_uid, sop_uid = _storable_keys(record)
+        except RecordNotStorable as exc:
+            results[index] = exc
+            continue
+        keyed.append((index, record, study_uid, sop_uid))
+    for attempt in range(_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                stored = _store_many(keyed)
+            break
+        except IntegrityError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+        except _BatchNotStorable as exc:
+            # Something in one record trips the store: store them one by one,
+            # so that record fails alone with the error it gives by itself.
+            logger.info("storing %d records together failed (%s); storing them one by one", len(keyed), exc)
+            stored = _store_one_by_one(keyed)
+            break
+    for index, result in stored.items():
+        results[index] = result
+    return [r if r is not None else RecordNotStorable("not stored") for r in results]
+
+
+class _BatchNotStorable(Exception):
+    pass
+
+
+def _store_one_by_one(
+    keyed: list[tuple[int, rec.DoseRecord, str, str]],
+) -> dict[int, StoreResult | Exception]:
+    stored: dict[int, StoreResult | Exception] = {}
+    for index, record, _, _ in keyed:
+        try:
+            stored[index] = dose_record_store(record=record)
+        except _RETRYABLE:
+            raise
+        except Exception as exc:
+            stored[index] = exc
+    return stored
+
+
+def _store_many(keyed: list[tuple[int, rec.DoseRecord, str, str]]) -> dict[int, StoreResult | Exception]:
+    if not keyed:
+        return {}
+    try:
+        return _store_many_unguarded(keyed)
+    except _RETRYABLE:
+        raise
+    except Exception as exc:
+        # Rolls the batch back (we are inside its transaction).
+        raise _BatchNotStorable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _store_many_unguarded(keyed: list[tuple[int, rec.DoseRecord, str, str]]) -> dict[int, StoreResult]:
+    # Lock order as in `_store`: studies, then patients, then devices.
+    studies, created = _studies_lock(sorted({study_uid for _, _, study_uid, _ in keyed}))
+    patients = _patients_upsert([record.patient for _, record, _, _ in keyed])
+    devices = _devices_upsert([record.device for _, record, _, _ in keyed])
+
+    study_ids = [s.pk for s in studies.values()]
+    events: dict[int, list[IrradiationEvent]] = {pk: [] for pk in study_ids}
+    for ev in IrradiationEvent.objects.filter(study_id__in=study_ids).order_by():
+        events[ev.study_id].append(ev)
+    objects: dict[int, list[DoseObject]] = {pk: [] for pk in study_ids}
+    for obj in DoseObject.objects.filter(study_id__in=study_ids).order_by():
+        objects[obj.study_id].append(obj)
+    planes: dict[int, list[PlaneAccumulation]] = {pk: [] for pk in study_ids}
+    for plane in PlaneAccumulation.objects.filter(study_id__in=study_ids).order_by():
+        planes[plane.study_id].append(plane)
+
+    new_events: list[IrradiationEvent] = []
+    changed_events: dict[int, IrradiationEvent] = {}
+    changed_objects: dict[int, DoseObject] = {}
+    new_objects: list[DoseObject] = []
+    described: dict[int, set[str]] = {pk: set() for pk in study_ids}
+    last_record: dict[int, rec.DoseRecord] = {}
+    results: dict[int, StoreResult] = {}
+    for index, record, study_uid, sop_uid in keyed:
+        study = studies[study_uid]
+        patient_key, known = _patient_values(record.patient)
+        patient = patients.get(tuple(patient_key.values())) if patient_key else None
+        if patient is not None:
+            _fill_blanks(patient, known)
+        device_key, known = _device_values(record.device)
+        device = devices.get(device_key) if device_key else None
+        if device is not None:
+            _fill_blanks(device, known)
+        incoming = _incoming_events(record, study=study, sop_uid=sop_uid)
+        new, changed = _events_plan(incoming, events[study.pk], sop_uid=sop_uid)
+        new_events += new
+        # Rows inserted by this batch are written with their latest values anyway.
+        changed_events.update((ev.pk, ev) for ev in changed if ev.pk is not None)
+        row, fields = _dose_object_plan(
+            record, study=study, sop_uid=sop_uid, incoming=incoming, objects=objects[study.pk]
+        )
+        if row.pk is None:
+            if not any(row is o for o in new_objects):
+                new_objects.append(row)
+        elif fields:
+            changed_objects[row.pk] = row
+        described[study.pk].update(_study_describe(study, record, patient=patient, device=device))
+        last_record[study.pk] = record
+        results[index] = StoreResult(
+            study=study,
+            created_study=study_uid in created,
+            events_added=len(new),
+            events_existing=len(incoming) - len(new),
+        )
+        # Only the first record of a study new to the database created it.
+        created.discard(study_uid)
+
+    if new_events:
+        IrradiationEvent.objects.bulk_create(new_events, batch_size=1000)
+    if changed_events:
+        IrradiationEvent.objects.bulk_update(list(changed_events.values()), _EVENT_UPDATE_FIELDS)
+    if new_objects:
+        # Ids in insertion order: the totals take the latest of equally complete objects.
+        DoseObject.objects.bulk_create(new_objects)
+    if changed_objects:
+        DoseObject.objects.bulk_update(list(changed_objects.values()), _DOSE_OBJECT_FIELDS)
+
+    new_planes: list[PlaneAccumulation] = []
+    changed_planes: list[PlaneAccumulation] = []
+    stale_planes: list[PlaneAccumulation] = []
+    changed_studies: list[Study] = []
+    study_fields: set[str] = set()
+    for pk, record in last_record.items():
+        study = next(s for s in studies.values() if s.pk == pk)
+        totals = _study_totals(
+            [_facts_of_row(ev) for ev in events[pk]], objects[pk], modality=_study_modality(study, record)
+        )
+        new, changed, stale = _planes_plan(study, totals.planes, planes[pk])
+        new_planes += new
+        changed_planes += changed
+        stale_planes += stale
+        fields = described[pk] | set(_study_apply_totals(study, totals))
+        if fields:
+            study.updated_at = timezone.now()
+            changed_studies.append(study)
+            study_fields |= fields
+    if new_planes:
+        PlaneAccumulation.objects.bulk_create(new_planes)
+    if changed_planes:
+        PlaneAccumulation.objects.bulk_update(changed_planes, _PLANE_FIELDS)
+    if stale_planes:
+        PlaneAccumulation.objects.filter(pk__in=[p.pk for p in stale_planes]).delete()
+    if changed_studies:
+        Study.objects.bulk_update(changed_studies, sorted(study_fields | {"updated_at"}))
+    return results
+
+
+def _studies_lock(study_uids: list[str]) -> tuple[dict[str, Study], set[str]]:
+    """Insert the missing studies and lock all, in UID order; return them and the UIDs we created."""
+    fresh = [Study(study_instance_uid=uid) for uid in study_uids]
+    # ON CONFLICT DO NOTHING: rows that exist, or that another worker is
+    # inserting (we wait for it, in the same UID order), stay theirs.
+    Study.objects.bulk_create(fresh, ignore_conflicts=True)
+    ours = {s.study_instance_uid: s.created_at for s in fresh}
+    locked = (
+        Study.objects.select_for_update()
+        .filter(study_instance_uid__in=study_uids)
+        .order_by("study_instance_uid")
+    )
+    studies = {s.study_instance_uid: s for s in locked}
+    # A row carrying the very timestamp we gave it is the one we inserted.
+    created = {uid for uid, s in studies.items() if s.created_at == ours[uid]}
+    return studies, created
+
+
+def _patients_upsert(people: list[rec.Patient]) -> dict[tuple[str, str], Patient]:
+    wanted: dict[tuple[str, str], dict[str, Any]] = {}
+    for person in people:
+        keys, known = _patient_values(person)
+        if keys is not None:
+            wanted.setdefault((keys["patient_id"], keys["issuer_of_patient_id"]), known)
+    if not wanted:
+        return {}
+
+    def read(keys) -> dict[tuple[str, str], Patient]:
+        rows = Patient.objects.filter(patient_id__in=sorted({pid for pid, _ in keys})).order_by()
+        return {
+            (p.patient_id, p.issuer_of_patient_id): p
+            for p in rows
+            if (p.patient_id, p.issuer_of_patient_id) in keys
+        }
+
+    found = read(wanted)
+    missing = sorted(set(wanted) - set(found))
+    if missing:
+        Patient.objects.bulk_create(
+            [
+                Patient(patient_id=pid, issuer_of_patient_id=issuer, **wanted[(pid, issuer)])
+                for pid, issuer in missing
+            ],
+            ignore_conflicts=True,
+        )
+        found.update(read(set(missing)))
+    return found
+
+
+def _devices_upsert(devices: list[rec.Device]) -> dict[str, Device]:
+    wanted: dict[str, dict[str, Any]] = {}
+    for device in devices:
+        key, known = _device_values(device)
+        if key:
+            wanted.setdefault(key, known)
+    if not wanted:
+        return {}
+    found = {d.identity_key: d for d in Device.objects.filter(identity_key__in=sorted(wanted)).order_by()}
+    missing = sorted(set(wanted) - set(found))
+    if missing:
+        Device.objects.bulk_create(
+            [Device(identity_key=key, **wanted[key]) for key in missing], ignore_conflicts=True
+        )
+        found.update((d.identity_key, d) for d in Device.objects.filter(identity_key__in=missing).order_by())
+    return found
 
 
 def _storable_keys(record: rec.DoseRecord) -> tuple[str, str]:
@@ -187,17 +438,24 @@ def _study_lock(study_uid: str) -> tuple[Study, bool]:
         return locked.get(study_instance_uid=study_uid), False
 
 
-def _patient_upsert(patient: rec.Patient) -> Patient | None:
+def _patient_values(patient: rec.Patient) -> tuple[dict[str, str] | None, dict[str, Any]]:
+    """(the patient's key fields or None when it has no ID, the other known values)."""
     patient_id = _clip(Patient, "patient_id", patient.patient_id)
     if not patient_id:
-        return None
+        return None, {}
     issuer = _clip(Patient, "issuer_of_patient_id", patient.issuer_of_patient_id)
     known = {
         "name": _clip(Patient, "name", patient.name),
         "birth_date": _date(patient.birth_date),
         "sex": _sex(patient.sex),
     }
-    keys = {"patient_id": patient_id, "issuer_of_patient_id": issuer}
+    return {"patient_id": patient_id, "issuer_of_patient_id": issuer}, known
+
+
+def _patient_upsert(patient: rec.Patient) -> Patient | None:
+    keys, known = _patient_values(patient)
+    if keys is None:
+        return None
     row = _one(Patient.objects.filter(**keys))
     if row is None:
         # ON CONFLICT DO NOTHING: a concurrent insert of the same patient wins
@@ -218,10 +476,11 @@ def device_identity_key(device: rec.Device) -> str:
     return "|".join(normalised) if any(normalised) else ""
 
 
-def _device_upsert(device: rec.Device) -> Device | None:
+def _device_values(device: rec.Device) -> tuple[str, dict[str, Any]]:
+    """(identity key, "" when the device cannot be named; the known values)."""
     key = device_identity_key(device)
     if not key:
-        return None
+        return "", {}
     known = {
         name: _clip(Device, name, getattr(device, name))
         for name in (
@@ -235,7 +494,13 @@ def _device_upsert(device: rec.Device) -> Device | None:
             "device_observer_uid",
         )
     }
-    key = key[: Device._meta.get_field("identity_key").max_length]
+    return key[: Device._meta.get_field("identity_key").max_length], known
+
+
+def _device_upsert(device: rec.Device) -> Device | None:
+    key, known = _device_values(device)
+    if not key:
+        return None
     row = _one(Device.objects.filter(identity_key=key))
     if row is None:
         Device.objects.bulk_create([Device(identity_key=key, **known)], ignore_conflicts=True)
@@ -349,6 +614,19 @@ def _events_merge(
     incoming: list[IrradiationEvent], events: list[IrradiationEvent], *, sop_uid: str
 ) -> tuple[int, int]:
     """Add new events, upgrade or refresh known ones; `events` ends as the study's events."""
+    new, changed = _events_plan(incoming, events, sop_uid=sop_uid)
+    if new:
+        # PostgreSQL takes at most 65 535 parameters a statement (~45 per row).
+        IrradiationEvent.objects.bulk_create(new, batch_size=1000)
+    if changed:
+        IrradiationEvent.objects.bulk_update(changed, _EVENT_UPDATE_FIELDS)
+    return len(new), len(incoming) - len(new)
+
+
+def _events_plan(
+    incoming: list[IrradiationEvent], events: list[IrradiationEvent], *, sop_uid: str
+) -> tuple[list[IrradiationEvent], list[IrradiationEvent]]:
+    """The merge without writing: (rows to insert, rows to update); `events` gets the new rows."""
     by_uid = {ev.irradiation_event_uid: ev for ev in events if ev.irradiation_event_uid}
     by_position = {(ev.source_sop_instance_uid, ev.position): ev for ev in events}
     new: list[IrradiationEvent] = []
@@ -368,13 +646,8 @@ def _events_merge(
                 setattr(stored, name, getattr(row, name))
             by_position[(stored.source_sop_instance_uid, stored.position)] = stored
             changed.append(stored)
-    if new:
-        # PostgreSQL takes at most 65 535 parameters a statement (~45 per row).
-        IrradiationEvent.objects.bulk_create(new, batch_size=1000)
-        events.extend(new)
-    if changed:
-        IrradiationEvent.objects.bulk_update(changed, _EVENT_UPDATE_FIELDS)
-    return len(new), len(incoming) - len(new)
+    events.extend(new)
+    return new, changed
 
 
 def _event_differs(stored: IrradiationEvent, row: IrradiationEvent) -> bool:
@@ -392,6 +665,22 @@ def _dose_object_upsert(
     incoming: list[IrradiationEvent],
     objects: list[DoseObject],
 ) -> None:
+    row, changed = _dose_object_plan(record, study=study, sop_uid=sop_uid, incoming=incoming, objects=objects)
+    if row.pk is None:
+        row.save(force_insert=True)
+    elif changed:
+        row.save(update_fields=changed)
+
+
+def _dose_object_plan(
+    record: rec.DoseRecord,
+    *,
+    study: Study,
+    sop_uid: str,
+    incoming: list[IrradiationEvent],
+    objects: list[DoseObject],
+) -> tuple[DoseObject, list[str]]:
+    """The object's row (new rows unsaved, appended to `objects`) and the fields that changed."""
     stated = _stated_of_record(record)
     own = _event_sums([_facts_of_row(row) for row in incoming], modality=_record_modality(record))
     values = {
@@ -407,13 +696,13 @@ def _dose_object_upsert(
     }
     row = next((o for o in objects if o.sop_instance_uid == sop_uid), None)
     if row is None:
-        objects.append(DoseObject.objects.create(study=study, sop_instance_uid=sop_uid, **values))
-        return
+        row = DoseObject(study=study, sop_instance_uid=sop_uid, **values)
+        objects.append(row)
+        return row, list(values)
     changed = [name for name, value in values.items() if getattr(row, name) != value]
     for name in changed:
         setattr(row, name, values[name])
-    if changed:
-        row.save(update_fields=changed)
+    return row, changed
 
 
 def _stated_of_record(record: rec.DoseRecord) -> dict[str, Any]:
@@ -819,8 +1108,25 @@ def _half_unit(value: float) -> float:
 # --- writing the study --------------------------------------------------------
 
 
+_PLANE_FIELDS = [q for q, _, _ in _PLANE_QUANTITIES] + ["reference_point"]
+
+
 def _planes_sync(study: Study, planes: dict[str, dict[str, Any]]) -> None:
-    stored = {p.plane: p for p in PlaneAccumulation.objects.filter(study=study).order_by()}
+    stored = list(PlaneAccumulation.objects.filter(study=study).order_by())
+    new, changed, stale = _planes_plan(study, planes, stored)
+    if new:
+        PlaneAccumulation.objects.bulk_create(new)
+    if changed:
+        PlaneAccumulation.objects.bulk_update(changed, _PLANE_FIELDS)
+    if stale:
+        PlaneAccumulation.objects.filter(pk__in=[p.pk for p in stale]).delete()
+
+
+def _planes_plan(
+    study: Study, planes: dict[str, dict[str, Any]], stored_rows: list[PlaneAccumulation]
+) -> tuple[list[PlaneAccumulation], list[PlaneAccumulation], list[PlaneAccumulation]]:
+    """(rows to insert, rows to update, rows to delete) to make the study's planes `planes`."""
+    stored = {p.plane: p for p in stored_rows}
     fields = [q for q, _, _ in _PLANE_QUANTITIES] + ["reference_point"]
     new, changed = [], []
     for name, values in planes.items():
@@ -832,17 +1138,22 @@ def _planes_sync(study: Study, planes: dict[str, dict[str, Any]]) -> None:
             for f in fields:
                 setattr(row, f, values[f])
             changed.append(row)
-    if new:
-        PlaneAccumulation.objects.bulk_create(new)
-    if changed:
-        PlaneAccumulation.objects.bulk_update(changed, fields)
-    if stored:
-        PlaneAccumulation.objects.filter(pk__in=[p.pk for p in stored.values()]).delete()
+    return new, changed, list(stored.values())
 
 
 def _study_update(
     study: Study, record: rec.DoseRecord, *, patient: Patient | None, device: Device | None, totals: _Totals
 ) -> None:
+    changed = _study_describe(study, record, patient=patient, device=device)
+    changed += _study_apply_totals(study, totals)
+    if changed:
+        study.save(update_fields=[*changed, "updated_at"])
+
+
+def _study_describe(
+    study: Study, record: rec.DoseRecord, *, patient: Patient | None, device: Device | None
+) -> list[str]:
+    """Fill the study's blank descriptive fields from the record; return those changed."""
     described = {
         "accession_number": _clip(Study, "accession_number", record.study.accession_number),
         "study_id": _clip(Study, "study_id", record.study.study_id),
@@ -863,6 +1174,12 @@ def _study_update(
         if value not in (None, "") and getattr(study, name) in (None, ""):
             setattr(study, name, value)
             changed.append(name)
+    return changed
+
+
+def _study_apply_totals(study: Study, totals: _Totals) -> list[str]:
+    """Set the recomputed totals on the study; return the fields that changed."""
+    changed = []
     computed = {
         "event_count": totals.event_count,
         "dlp_total_mgycm": totals.dlp_total_mgycm,
@@ -878,8 +1195,7 @@ def _study_update(
         if getattr(study, name) != value:
             setattr(study, name, value)
             changed.append(name)
-    if changed:
-        study.save(update_fields=[*changed, "updated_at"])
+    return changed
 
 
 def _study_modality(study: Study, record: rec.DoseRecord) -> str:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from ingest.dispatch import enqueue_processing
 from ingest.models import ReceivedObject
 from ingest.spool import spool_write
+from rdsr.bulk import rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +259,7 @@ def _finish_many(claimed: list[ReceivedObject], outcomes: dict[int, dict]) -> No
         received.processed_at = now
         if received.status == Status.FAILED:
             logger.warning("received object %s failed: %s", received.pk, received.error)
-    ReceivedObject.objects.bulk_update(claimed, _FINISH_FIELDS)
+    rows_update(model=ReceivedObject, rows=claimed, fields=_FINISH_FIELDS)
 
 
 def _one_line(what: str, exc: Exception) -> str:

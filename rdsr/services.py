@@ -95,6 +95,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.utils import timezone
 
 from . import record as rec
+from .bulk import rows_update
 from .models import Device, DoseObject, IrradiationEvent, Patient, PlaneAccumulation, Study
 
 logger = logging.getLogger(__name__)
@@ -276,12 +277,12 @@ def _store_many_unguarded(keyed: list[tuple[int, rec.DoseRecord, str, str]]) -> 
     if new_events:
         IrradiationEvent.objects.bulk_create(new_events, batch_size=1000)
     if changed_events:
-        IrradiationEvent.objects.bulk_update(list(changed_events.values()), _EVENT_UPDATE_FIELDS)
+        rows_update(model=IrradiationEvent, rows=list(changed_events.values()), fields=_EVENT_UPDATE_FIELDS)
     if new_objects:
         # Ids in insertion order: the totals take the latest of equally complete objects.
         DoseObject.objects.bulk_create(new_objects)
     if changed_objects:
-        DoseObject.objects.bulk_update(list(changed_objects.values()), _DOSE_OBJECT_FIELDS)
+        rows_update(model=DoseObject, rows=list(changed_objects.values()), fields=_DOSE_OBJECT_FIELDS)
 
     new_planes: list[PlaneAccumulation] = []
     changed_planes: list[PlaneAccumulation] = []
@@ -305,11 +306,11 @@ def _store_many_unguarded(keyed: list[tuple[int, rec.DoseRecord, str, str]]) -> 
     if new_planes:
         PlaneAccumulation.objects.bulk_create(new_planes)
     if changed_planes:
-        PlaneAccumulation.objects.bulk_update(changed_planes, _PLANE_FIELDS)
+        rows_update(model=PlaneAccumulation, rows=changed_planes, fields=_PLANE_FIELDS)
     if stale_planes:
         PlaneAccumulation.objects.filter(pk__in=[p.pk for p in stale_planes]).delete()
     if changed_studies:
-        Study.objects.bulk_update(changed_studies, sorted(study_fields | {"updated_at"}))
+        rows_update(model=Study, rows=changed_studies, fields=sorted(study_fields | {"updated_at"}))
     return results
 
 

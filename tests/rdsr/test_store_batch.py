@@ -1,5 +1,6 @@
 """Storing several records in one transaction gives what storing them one by one gives."""
 
+import datetime as dt
 import threading
 from pathlib import Path
 
@@ -224,3 +225,36 @@ def test_two_workers_storing_overlapping_batches_at_once_end_with_one_study_each
             study = Study.objects.get(study_instance_uid=s)
             assert study.event_count == 3
             assert study.dlp_total_mgycm == pytest.approx(6.0)
+
+
+@pytest.mark.django_db
+def test_rows_update_writes_each_rows_own_values_and_leaves_other_rows_alone():
+    from rdsr.bulk import rows_update
+
+    first, second, untouched = (Study.objects.create(study_instance_uid=uid()) for _ in range(3))
+    first.warnings, first.stated_totals, first.dlp_total_mgycm = ["a", "b"], {"ct_totals": {"x": 1.5}}, 12.5
+    second.warnings, second.stated_totals, second.dlp_total_mgycm = [], {}, None
+    second.study_date, second.modality = dt.date(2024, 2, 29), "CT"
+    first.event_count, second.event_count = 3, 0
+
+    rows_update(
+        model=Study,
+        rows=[first, second],
+        fields=["warnings", "stated_totals", "dlp_total_mgycm", "study_date", "modality", "event_count"],
+    )
+
+    one, two, three = (Study.objects.get(pk=s.pk) for s in (first, second, untouched))
+    assert (one.warnings, one.stated_totals, one.dlp_total_mgycm, one.event_count) == (
+        ["a", "b"],
+        {"ct_totals": {"x": 1.5}},
+        12.5,
+        3,
+    )
+    assert (two.warnings, two.stated_totals, two.dlp_total_mgycm, two.study_date, two.modality) == (
+        [],
+        {},
+        None,
+        dt.date(2024, 2, 29),
+        "CT",
+    )
+    assert (three.modality, three.study_date) == ("", None)

@@ -1,15 +1,18 @@
 """The DICOM Storage SCP: accept every storage object, keep its bytes, answer.
 
-The C-STORE handler never decodes the dataset: it hands the bytes as received
-to `received_object_store` (spool file + row) and answers. Parsing happens
-later, in a task. A modality whose C-STORE fails retries or stops sending, so
-we refuse nothing we can store, and answer "out of resources" (0xA700) only
-when we could not store durably, so that it retries.
-"""
+The C-STORE handler never decodes the dataset and never waits for the
+database: it writes the bytes as received durably to the spool's incoming area
+(`spool_write_incoming`), hands a receipt to the process's `ReceiptWriter`
+(which registers rows in batches and enqueues processing, see
+`ingest.receipts`) and answers. A modality whose C-STORE fails retries or
+stops sending, so we refuse nothing we can store, and answer "out of
+resources" (0xA700) only when we could not write the file durably, so that
+it retries. A database outage therefore does not fail C-STOREs: files wait in
+incoming until the writer gets through."""
 
 from __future__ import annotations
 
-import functools
+import datetime as dt
 import logging
 import socket
 import threading
@@ -17,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connections
+from django.db import connections
 from pydicom import uid
 from pynetdicom import AE, AllStoragePresentationContexts, build_context, evt
 from pynetdicom.events import Event
@@ -25,7 +28,8 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
-from ingest.services import received_object_store
+from ingest.receipts import Receipt, ReceiptWriter, receipts_recover
+from ingest.spool import incoming_name, spool_write_incoming
 
 logger = logging.getLogger(__name__)
 
@@ -79,69 +83,53 @@ def supported_contexts() -> list[PresentationContext]:
     return contexts
 
 
-def handle_store(event: Event, enqueue: bool = True) -> int:
-    """Store the object as received; 0x0000 once durable, 0xA700 otherwise."""
+def handle_store(event: Event, writer: ReceiptWriter) -> int:
+    """Write the object durably to incoming, hand its receipt on; 0x0000 once durable, 0xA700 otherwise."""
     request = event.request
     assoc = event.assoc
     sop_instance_uid = str(request.AffectedSOPInstanceUID or "")
-    store = functools.partial(
-        received_object_store,
-        data=event.encoded_dataset(),
-        sop_instance_uid=sop_instance_uid,
-        sop_class_uid=str(request.AffectedSOPClassUID or ""),
-        transfer_syntax_uid=str(event.context.transfer_syntax),
-        origin="scp",
-        calling_ae=assoc.requestor.ae_title,
-        # The title the sender called us by: a modality set up with a wrong
-        # one still gets in, and the row shows what it uses.
-        called_ae=getattr(assoc.requestor.primitive, "called_ae_title", "") or assoc.acceptor.ae_title,
-        peer_address=assoc.requestor.address,
-        enqueue=enqueue,
-    )
+    received_ns = time.time_ns()
+    calling_ae = assoc.requestor.ae_title
+    # The title the sender called us by: a modality set up with a wrong one
+    # still gets in, and the row shows what it uses.
+    called_ae = getattr(assoc.requestor.primitive, "called_ae_title", "") or assoc.acceptor.ae_title
+    peer = assoc.requestor.address
     try:
-        _drop_broken_connections()
-        try:
-            store()
-        except (OperationalError, InterfaceError):
-            # Most often a connection the database closed while the association
-            # idled (restart, failover): one retry on a new connection. Storing
-            # is idempotent, so a retry after a lost commit reply is harmless.
-            logger.warning("database error storing %s; retrying on a new connection", sop_instance_uid)
-            connections.close_all()
-            store()
+        if not sop_instance_uid:
+            raise ValueError("a received object needs a SOP Instance UID")
+        data = event.encoded_dataset()
+        path = spool_write_incoming(
+            data=data,
+            name=incoming_name(
+                received_ns=received_ns,
+                sop_instance_uid=sop_instance_uid,
+                calling_ae=calling_ae,
+                called_ae=called_ae,
+                peer=peer,
+            ),
+        )
     except Exception:
         logger.exception(
             "could not store %s from %s (%s); answering 0xA700 so the sender retries",
             sop_instance_uid,
-            assoc.requestor.ae_title,
-            assoc.requestor.address,
+            calling_ae,
+            peer,
         )
         return STATUS_OUT_OF_RESOURCES
+    writer.submit(
+        Receipt(
+            path=path,
+            sop_instance_uid=sop_instance_uid,
+            sop_class_uid=str(request.AffectedSOPClassUID or ""),
+            transfer_syntax_uid=str(event.context.transfer_syntax),
+            calling_ae=calling_ae,
+            called_ae=called_ae,
+            peer_address=peer,
+            received_at=dt.datetime.fromtimestamp(received_ns / 1e9, tz=dt.UTC),
+            size_bytes=len(data),
+        )
+    )
     return STATUS_SUCCESS
-
-
-def _drop_broken_connections() -> None:
-    """Before each object: keep the association's connection unless it broke.
-
-    One association is one unit of work for the database connection:
-    `close_old_connections()` with CONN_MAX_AGE=0 would reconnect for every
-    object, which doubled the time per object. A connection that raised is
-    checked and dropped if unusable.
-    """
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is not None and conn.errors_occurred:
-            if conn.is_usable() and not conn.in_atomic_block:
-                conn.errors_occurred = False
-            else:
-                conn.close()
-
-
-def _close_association_connections(event: Event) -> None:
-    # pynetdicom runs each association in its own thread: its database
-    # connection would otherwise stay open until garbage collection. An abort
-    # can also be triggered from another thread, whose connections are not ours.
-    if threading.current_thread() is event.assoc:
-        connections.close_all()
 
 
 class _NoDelayServer(ThreadedAssociationServer):
@@ -175,23 +163,30 @@ def scp_build_ae(*, config: ScpConfig) -> AE:
     return ae
 
 
-def scp_start(*, config: ScpConfig | None = None) -> ThreadedAssociationServer:
+def scp_start(*, config: ScpConfig | None = None, recover: bool = True) -> ThreadedAssociationServer:
     """Start listening in a background thread; return the server.
 
-    `server.server_address` gives the bound address (port 0 picks a free one);
-    stop it with `scp_stop(server)`.
+    First registers what an earlier run answered but left in incoming (unless
+    `recover` is False: the caller did it). `server.server_address` gives the
+    bound address (port 0 picks a free one); `server.receipts` is the writer
+    (`scp_wait_registered(server)` waits for it); stop with `scp_stop(server)`.
     """
     config = config or ScpConfig()
+    if recover:
+        receipts_recover(enqueue=config.enqueue)
+        connections.close_all()
+    writer = ReceiptWriter(enqueue=config.enqueue).start()
     ae = scp_build_ae(config=config)
-    server = ae.make_server(
-        (config.bind_address, config.port),
-        evt_handlers=[
-            (evt.EVT_C_STORE, handle_store, [config.enqueue]),
-            (evt.EVT_RELEASED, _close_association_connections),
-            (evt.EVT_ABORTED, _close_association_connections),
-        ],
-        server_class=_NoDelayServer,
-    )
+    try:
+        server = ae.make_server(
+            (config.bind_address, config.port),
+            evt_handlers=[(evt.EVT_C_STORE, handle_store, [writer])],
+            server_class=_NoDelayServer,
+        )
+    except BaseException:
+        writer.stop()
+        raise
+    server.receipts = writer
     ae._servers.append(server)
     thread = threading.Thread(target=server.serve_forever, name="dicom-scp", daemon=True)
     thread.start()
@@ -207,11 +202,17 @@ def scp_start(*, config: ScpConfig | None = None) -> ThreadedAssociationServer:
     return server
 
 
+def scp_wait_registered(server: ThreadedAssociationServer, *, timeout: float | None = None) -> bool:
+    """Wait until every object answered so far is registered (without a broker: processed too)."""
+    return server.receipts.wait_idle(timeout)
+
+
 def scp_stop(server: ThreadedAssociationServer, *, grace_seconds: float = 5.0) -> None:
-    """Stop accepting; give running associations a moment, then abort them.
+    """Stop accepting; give running associations a moment, then abort them; register what was answered.
 
     Aborting loses nothing: an object is answered only once it is durable, so
-    the sender re-sends whatever was not yet answered.
+    the sender re-sends whatever was not yet answered. What the writer cannot
+    register now (database down) waits in incoming for the next start.
     """
     server.shutdown()
     deadline = time.monotonic() + grace_seconds
@@ -219,3 +220,4 @@ def scp_stop(server: ThreadedAssociationServer, *, grace_seconds: float = 5.0) -
         time.sleep(0.05)
     for assoc in server.active_associations:
         assoc.abort()
+    server.receipts.stop()

@@ -23,7 +23,7 @@ from pynetdicom.dsutils import split_dataset
 from pynetdicom.sop_class import Verification
 
 from ingest.models import ReceivedObject
-from ingest.scp import STATUS_OUT_OF_RESOURCES, ScpConfig, scp_start, scp_stop
+from ingest.scp import STATUS_OUT_OF_RESOURCES, ScpConfig, scp_start, scp_stop, scp_wait_registered
 from rdsr.models import IrradiationEvent, Study
 from tests.conftest import broker
 from tests.ingest.conftest import wait_until
@@ -41,19 +41,36 @@ KNOWN_TOTALS = {
 }
 
 
+# The SCPs the `scp` fixture started: `settle()` waits for their writers.
+_running: list = []
+
+
 @pytest.fixture
 def scp(transactional_db, spool):
     """Start our SCP on a free loopback port; returns the port."""
-    servers = []
 
     def _start(**config) -> int:
         server = scp_start(config=ScpConfig(bind_address="127.0.0.1", port=0, **config))
-        servers.append(server)
+        _running.append(server)
         return server.server_address[1]
 
     yield _start
-    for server in servers:
-        scp_stop(server, grace_seconds=10)
+    while _running:
+        scp_stop(_running.pop(), grace_seconds=10)
+
+
+def settle() -> None:
+    """Wait until what the SCP answered is registered (and, without a broker, processed).
+
+    Rows are written by the SCP's writer thread a few ms after the answer.
+    """
+    for server in _running:
+        assert scp_wait_registered(server, timeout=300), "the receipt writer did not finish"
+
+
+def release(assoc) -> None:
+    assoc.release()
+    settle()
 
 
 def dcmtk(tool: str, port: int, *args: str, calling_ae: str = "CTROOM1") -> subprocess.CompletedProcess:
@@ -68,7 +85,9 @@ def dcmtk(tool: str, port: int, *args: str, calling_ae: str = "CTROOM1") -> subp
 
 def storescu(port: int, files: list[Path], **kwargs) -> subprocess.CompletedProcess:
     # -nh: go on after an unsuccessful store, as modalities do with a queue.
-    return dcmtk("storescu", port, "-nh", *map(str, files), **kwargs)
+    result = dcmtk("storescu", port, "-nh", *map(str, files), **kwargs)
+    settle()
+    return result
 
 
 def pynetdicom_association(port: int, sop_classes: set[str], *, calling_ae: str = "CTROOM1"):
@@ -162,7 +181,7 @@ def test_it_answers_c_echo_from_dcmtk_and_from_pynetdicom(scp):
     assoc = pynetdicom_association(port, set())
     assert assoc.is_established
     assert assoc.send_c_echo().Status == 0x0000
-    assoc.release()
+    release(assoc)
 
 
 def test_it_rejects_a_calling_ae_title_that_is_not_on_the_allow_list(scp, corpus_file):
@@ -215,7 +234,7 @@ def test_pynetdicom_as_sender_gives_the_same_result_for_the_whole_corpus(scp, co
     assoc = pynetdicom_association(port, {str(header(path).SOPClassUID) for path in files})
     assert assoc.is_established
     statuses = [assoc.send_c_store(pydicom.dcmread(path)).Status for path in files]
-    assoc.release()
+    release(assoc)
 
     assert statuses == [0x0000] * len(files)
     assert_kept_and_processed(sent)
@@ -257,7 +276,7 @@ def test_when_the_spool_cannot_be_written_the_store_fails_with_a700_and_the_asso
     settings.SPOOL_DIR = good_spool
     stored = assoc.send_c_store(second)
     again = assoc.send_c_store(first)
-    assoc.release()
+    release(assoc)
 
     assert failed.Status == STATUS_OUT_OF_RESOURCES
     assert stored.Status == 0x0000 and again.Status == 0x0000
@@ -280,6 +299,7 @@ def test_an_association_outlives_its_database_connection_being_closed_by_the_ser
     assoc = pynetdicom_association(port, {first.SOPClassUID})
     assert assoc.is_established
     assert assoc.send_c_store(first).Status == 0x0000
+    settle()
 
     # What a database restart does to the association's idle connection.
     with connection.cursor() as cursor:
@@ -289,7 +309,7 @@ def test_an_association_outlives_its_database_connection_being_closed_by_the_ser
         )
         assert cursor.fetchone()[0] >= 1
     status = assoc.send_c_store(second).Status
-    assoc.release()
+    release(assoc)
 
     assert status == 0x0000
     assert ReceivedObject.objects.get(sop_instance_uid=second.SOPInstanceUID).status == Status.DONE
@@ -340,7 +360,7 @@ def test_malformed_objects_are_kept_and_fail_clearly_while_the_rest_of_the_assoc
     statuses.append(assoc.send_c_store(truncated).Status)
     monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", False)
     statuses.append(assoc.send_c_store(fine[1]).Status)
-    assoc.release()
+    release(assoc)
 
     assert statuses == [0x0000] * 4
     truncated_uid = header(corpus_file("RF-RDSR-GE.dcm")).SOPInstanceUID

@@ -1,7 +1,7 @@
 """Run the DICOM Storage SCP on its own (production: one process per listener)."""
 
 import signal
-import threading
+import time
 
 from django.core.management.base import BaseCommand
 
@@ -25,15 +25,19 @@ class Command(BaseCommand):
         if options["bind"]:
             config.bind_address = options["bind"]
 
-        stop = threading.Event()
+        # The handler only appends: it runs in the main thread between any two
+        # bytecodes, so taking a lock there (Event.set, Thread.start) can
+        # deadlock with the main thread itself.
+        signals: list[int] = []
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
+            signal.signal(signum, lambda signum, frame: signals.append(signum))
 
         server = scp_start(config=config)
         host, port = server.server_address[:2]
         self.stdout.write(f"DICOM SCP {config.ae_title} listening on {host}:{port}", ending="\n")
         self.stdout.flush()
-        stop.wait()
+        while not signals:
+            time.sleep(0.2)
         self.stdout.write("stopping: finishing running associations")
         scp_stop(server)
         self.stdout.write("stopped")

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler,
 from django.db import close_old_connections, connection
 
 from ingest.dispatch import start_inprocess_workers, stop_inprocess_workers
+from ingest.receipts import receipts_recover
 from ingest.scp import ScpConfig, scp_start, scp_stop
 from ingest.services import spool_sweep
 
@@ -38,12 +40,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         stop = threading.Event()
-        self._handle_signals(stop)
+        signals: list[int] = []
+        self._handle_signals(signals)
 
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
 
         pool = None if settings.CELERY_BROKER_URL else start_inprocess_workers(INPROCESS_WORKERS)
+        # What an earlier run answered but never registered gets its rows
+        # first; with in-process workers the sweeper's first round below
+        # enqueues them with everything else left unprocessed.
+        receipts_recover(enqueue=pool is None)
+        connection.close()
         # Before the SCP, so its first round sees only what earlier runs left.
         sweeper = threading.Thread(
             target=_sweep_until,
@@ -57,14 +65,16 @@ class Command(BaseCommand):
         if options["scp_port"] is not None:
             scp_config.port = options["scp_port"]
         try:
-            scp = scp_start(config=scp_config)
+            scp = scp_start(config=scp_config, recover=False)
         except OSError as exc:
             raise CommandError(f"cannot listen for DICOM on port {scp_config.port}: {exc}") from exc
         web = None if options["no_web"] else self._start_web(options["web_port"] or settings.WEB_PORT)
         # The HL7 MLLP listener starts here, beside the SCP, once it exists.
 
         self._banner(scp_port=scp.server_address[1], scp_config=scp_config, web=web)
-        stop.wait()
+        while not signals:
+            time.sleep(0.2)
+        stop.set()
 
         self.stdout.write("stopping: no new associations or requests; finishing running work")
         scp_stop(scp)
@@ -79,12 +89,15 @@ class Command(BaseCommand):
             stop_inprocess_workers()
         self.stdout.write("stopped")
 
-    def _handle_signals(self, stop: threading.Event) -> None:
+    def _handle_signals(self, signals: list[int]) -> None:
+        # The handler only appends: it runs in the main thread between any two
+        # bytecodes, so taking a lock there (Event.set, Thread.start) can
+        # deadlock with the main thread itself.
         def on_signal(signum, frame):
-            if stop.is_set():
+            if signals:
                 # A second Ctrl-C: the user does not want to wait.
                 os._exit(1)
-            stop.set()
+            signals.append(signum)
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ingest.dispatch import enqueue_processing
@@ -149,8 +149,10 @@ def received_object_process(*, received_object_id: int, force: bool = False) -> 
     Parse and content errors end in FAILED with a clear message; database
     errors propagate so the task is retried.
     """
-    received_objects_process(received_object_ids=[received_object_id], force=force)
-    return ReceivedObject.objects.get(pk=received_object_id)
+    processed = received_objects_process(received_object_ids=[received_object_id], force=force)
+    if not processed:
+        raise ReceivedObject.DoesNotExist(f"no received object {received_object_id}")
+    return processed[0]
 
 
 def received_objects_process(*, received_object_ids: list[int], force: bool = False) -> list[ReceivedObject]:
@@ -184,23 +186,29 @@ def received_objects_process(*, received_object_ids: list[int], force: bool = Fa
 
 
 def _claim_many(ids: list[int], *, force: bool) -> list[ReceivedObject]:
+    """Mark the objects PROCESSING (one UPDATE), skipping finished ones unless forced."""
     if not ids:
         return []
+    table = connection.ops.quote_name(ReceivedObject._meta.db_table)
+    marks = ", ".join(["%s"] * len(ids))
+    finished = [Status.DONE.value, Status.NOT_RELEVANT.value]
+    skip = "" if force else " AND status NOT IN (%s, %s)"
     now = timezone.now()
-    with transaction.atomic():
-        rows = ReceivedObject.objects.select_for_update().filter(pk__in=ids).order_by("pk")
-        if not force:
-            rows = rows.exclude(status__in=[Status.DONE, Status.NOT_RELEVANT])
-        claimed = list(rows)
-        if claimed:
-            ReceivedObject.objects.filter(pk__in=[r.pk for r in claimed]).update(
-                status=Status.PROCESSING, attempts=F("attempts") + 1, processing_started_at=now
-            )
-    for received in claimed:
-        received.status = Status.PROCESSING
-        received.attempts += 1
-        received.processing_started_at = now
-    return claimed
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, attempts = attempts + 1, processing_started_at = %s "
+            f"WHERE id IN ({marks}){skip} RETURNING id",
+            [
+                Status.PROCESSING.value,
+                connection.ops.adapt_datetimefield_value(now),
+                *ids,
+                *([] if force else finished),
+            ],
+        )
+        claimed_ids = [row[0] for row in cursor.fetchall()]
+    if not claimed_ids:
+        return []
+    return list(ReceivedObject.objects.filter(pk__in=claimed_ids).order_by("pk"))
 
 
 def _parse(received: ReceivedObject):

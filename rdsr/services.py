@@ -224,14 +224,18 @@ def _store_many_unguarded(keyed: list[tuple[int, rec.DoseRecord, str, str]]) -> 
 
     study_ids = [s.pk for s in studies.values()]
     events: dict[int, list[IrradiationEvent]] = {pk: [] for pk in study_ids}
-    for ev in IrradiationEvent.objects.filter(study_id__in=study_ids).order_by():
-        events[ev.study_id].append(ev)
     objects: dict[int, list[DoseObject]] = {pk: [] for pk in study_ids}
-    for obj in DoseObject.objects.filter(study_id__in=study_ids).order_by():
-        objects[obj.study_id].append(obj)
     planes: dict[int, list[PlaneAccumulation]] = {pk: [] for pk in study_ids}
-    for plane in PlaneAccumulation.objects.filter(study_id__in=study_ids).order_by():
-        planes[plane.study_id].append(plane)
+    # A study this transaction created has no rows yet (nobody else sees it
+    # before we commit): only the others are read.
+    known_ids = [s.pk for uid, s in studies.items() if uid not in created]
+    if known_ids:
+        for ev in IrradiationEvent.objects.filter(study_id__in=known_ids).order_by():
+            events[ev.study_id].append(ev)
+        for obj in DoseObject.objects.filter(study_id__in=known_ids).order_by():
+            objects[obj.study_id].append(obj)
+        for plane in PlaneAccumulation.objects.filter(study_id__in=known_ids).order_by():
+            planes[plane.study_id].append(plane)
 
     new_events: list[IrradiationEvent] = []
     changed_events: dict[int, IrradiationEvent] = {}

@@ -9,6 +9,7 @@ a failed C-STORE.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import random
 import threading
@@ -45,11 +46,59 @@ def enqueue_processing_many(received_object_ids: list[int]) -> None:
     if not ids:
         return
     if settings.CELERY_BROKER_URL:
-        _publish_many(ids)
+        _coalescer.add(ids)
     elif _pool is not None:
         _pool.submit(_run_many_in_thread, ids)
     else:
         _run_many_here(ids)
+
+
+# A worker pays about as much for a batch of one as for a batch of twenty:
+# batches published within this long of each other go out as one task.
+COALESCE_SECONDS = 0.1
+COALESCE_MAX = 200
+
+
+class _Coalescer:
+    """Gathers ids for a moment before publishing them as one task.
+
+    Nothing is lost if the process dies meanwhile: the objects are stored and
+    RECEIVED, and the sweeper enqueues them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: list[int] = []
+        self._timer: threading.Timer | None = None
+
+    def add(self, ids: list[int]) -> None:
+        with self._lock:
+            self._ids.extend(ids)
+            full = len(self._ids) >= COALESCE_MAX
+            if not full and self._timer is None:
+                self._timer = threading.Timer(COALESCE_SECONDS, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            ids, self._ids = self._ids, []
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        for start in range(0, len(ids), COALESCE_MAX):
+            _publish_many(ids[start : start + COALESCE_MAX])
+
+
+_coalescer = _Coalescer()
+atexit.register(_coalescer.flush)
+
+
+def flush_pending() -> None:
+    """Publish now what is gathered (before a process exits or stops listening)."""
+    _coalescer.flush()
 
 
 def start_inprocess_workers(n: int) -> ThreadPoolExecutor:

@@ -100,3 +100,41 @@ def test_a_real_worker_processes_a_batch_published_as_one_task(celery_worker, co
     wait_until(_all_finished, timeout=120, what="the worker to process the batch")
     assert _statuses(received) == EXPECTED
     assert Study.objects.count() == 4
+
+
+@broker
+@pytest.mark.django_db(transaction=True)
+def test_batches_enqueued_close_together_go_to_the_worker_as_one_task(
+    celery_worker, corpus_file, monkeypatch
+):
+    # Long enough that only the explicit flush publishes.
+    monkeypatch.setattr(dispatch, "COALESCE_SECONDS", 600)
+    celery_worker()
+    received = _receive_all(corpus_file)
+
+    for r in received:
+        dispatch.enqueue_processing_many([r.pk])
+    dispatch.flush_pending()
+
+    wait_until(_all_finished, timeout=120, what="the worker to process the gathered batch")
+    assert _statuses(received) == EXPECTED
+    # One task finishes its whole batch with one timestamp.
+    assert (
+        ReceivedObject.objects.filter(pk__in=[r.pk for r in received])
+        .values("processed_at")
+        .distinct()
+        .count()
+        == 1
+    )
+
+
+@broker
+@pytest.mark.django_db(transaction=True)
+def test_gathered_ids_are_published_without_a_flush_after_a_moment(celery_worker, corpus_file):
+    celery_worker()
+    received = _receive_all(corpus_file)
+
+    dispatch.enqueue_processing_many([r.pk for r in received])
+
+    wait_until(_all_finished, timeout=120, what="the gathered batch to be published and processed")
+    assert _statuses(received) == EXPECTED

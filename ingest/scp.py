@@ -28,6 +28,7 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
+from ingest import dispatch
 from ingest.receipts import Receipt, ReceiptWriter, receipts_recover
 from ingest.spool import incoming_name, spool_write_incoming
 
@@ -221,3 +222,5 @@ def scp_stop(server: ThreadedAssociationServer, *, grace_seconds: float = 5.0) -
     for assoc in server.active_associations:
         assoc.abort()
     server.receipts.stop()
+    # Ids gathered for one batch task would otherwise wait for the sweeper.
+    dispatch.flush_pending()

@@ -119,11 +119,11 @@ def _count_resend(received: ReceivedObject, *, data: bytes, now: dt.datetime, fi
         )
         received.size_bytes = len(data)
         update += ["spool_path", "size_bytes"]
-    elif _content_differs(received.spool_path, data):
+    elif _content_differs(received.spool_path, data) and not _conflict_known(received, data):
         # Same SOP Instance UID, other bytes: a sender that reuses UIDs or an
         # edited copy. The first copy stays what counts; the other is kept
         # beside it (nothing received is lost) and a person should know.
-        variant = "conflict" + hashlib.sha256(data).hexdigest()[:12]
+        variant = _conflict_variant(data)
         other = spool_write(data=data, sop_instance_uid=received.sop_instance_uid, when=now, variant=variant)
         note = (
             f"received again at {now:%Y-%m-%d %H:%M:%S} UTC with different content; "
@@ -134,6 +134,16 @@ def _count_resend(received: ReceivedObject, *, data: bytes, now: dt.datetime, fi
         update.append("warnings")
     received.save(update_fields=update)
     return received.status == Status.RECEIVED and "status" in update
+
+
+def _conflict_variant(data: bytes) -> str:
+    return "conflict" + hashlib.sha256(data).hexdigest()[:12]
+
+
+def _conflict_known(received: ReceivedObject, data: bytes) -> bool:
+    # The same other copy sent again is already kept and reported once.
+    variant = _conflict_variant(data)
+    return any(variant in warning for warning in received.warnings)
 
 
 def _content_differs(spool_path: str, data: bytes) -> bool:

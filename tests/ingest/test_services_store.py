@@ -128,3 +128,12 @@ def test_an_identical_resend_adds_no_warning(spool):
     _store(data=b"same")
 
     assert ReceivedObject.objects.get().warnings == []
+
+
+def test_the_same_other_copy_sent_again_is_reported_once(spool):
+    _store(data=b"first copy")
+    _store(data=b"edited copy")
+    _store(data=b"edited copy")
+
+    warnings = ReceivedObject.objects.get().warnings
+    assert len(warnings) == 1 and "different content" in warnings[0]

@@ -53,22 +53,7 @@ def spool_write(*, data: bytes, sop_instance_uid: str, when: dt.datetime, varian
     when_utc = when.astimezone(dt.UTC) if when.tzinfo else when
     day_dir = spool_dir() / f"{when_utc:%Y}" / f"{when_utc:%m}" / f"{when_utc:%d}"
     _make_dirs_durably(day_dir)
-    final = day_dir / spool_filename(sop_instance_uid, variant=variant)
-    fd, tmp_name = tempfile.mkstemp(dir=day_dir, prefix=".incoming-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, final)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(day_dir)
-    return final
+    return _write_durably(day_dir / spool_filename(sop_instance_uid, variant=variant), data)
 
 
 def _make_dirs_durably(path: Path) -> None:
@@ -162,8 +147,12 @@ def spool_write_incoming(*, data: bytes, name: str) -> Path:
     if incoming not in _durable_dirs or not incoming.is_dir():
         _make_dirs_durably(incoming)
         _durable_dirs.add(incoming)
-    final = incoming / name
-    fd, tmp_name = tempfile.mkstemp(dir=incoming, prefix=".incoming-", suffix=".tmp")
+    return _write_durably(incoming / name, data)
+
+
+def _write_durably(final: Path, data: bytes) -> Path:
+    """Temp file, fsync, rename, directory fsync: the name appears only with all its bytes."""
+    fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".incoming-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -176,7 +165,7 @@ def spool_write_incoming(*, data: bytes, name: str) -> Path:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(incoming)
+    _fsync_dir(final.parent)
     return final
 
 

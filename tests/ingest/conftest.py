@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -9,9 +10,24 @@ import time
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = ROOT / ".venv" / "bin" / "celery"
+
+
+def receive(data: bytes, *, enqueue: bool = False, origin: str = "import"):
+    """Store an object as the SCP or the importer does, reading only its UIDs."""
+    from ingest.services import received_object_store
+
+    ds = dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["SOPInstanceUID", "SOPClassUID"])
+    return received_object_store(
+        data=data,
+        sop_instance_uid=ds.SOPInstanceUID,
+        sop_class_uid=ds.SOPClassUID,
+        origin=origin,
+        enqueue=enqueue,
+    ).received
 
 
 @pytest.fixture

@@ -9,10 +9,11 @@ from django.test.utils import CaptureQueriesContext
 from pydicom import dcmread
 
 from ingest.models import ReceivedObject
-from ingest.services import received_object_process, received_object_store, received_objects_process
+from ingest.services import received_object_process, received_objects_process
 from rdsr.models import DoseObject, IrradiationEvent, Study
 from rdsr.parse import parse_file
 from rdsr.services import dose_records_store
+from tests.ingest.conftest import receive
 from tests.ingest.corpus_copies import event_uids
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
@@ -22,17 +23,6 @@ CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "dic
 DOSE_REPORTS = sorted(p.name for p in CORPUS.glob("*.dcm") if "RDSR" in p.name or "ESR-" in p.name)
 # An edited copy of the Zee object with the same SOP Instance UID: one received object.
 DOSE_REPORTS.remove("RF-RDSR-Siemens-Zee_adjusted.dcm")
-
-
-def _receive(data: bytes) -> ReceivedObject:
-    ds = dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["SOPInstanceUID", "SOPClassUID"])
-    return received_object_store(
-        data=data,
-        sop_instance_uid=ds.SOPInstanceUID,
-        sop_class_uid=ds.SOPClassUID,
-        origin="import",
-        enqueue=False,
-    ).received
 
 
 def _truncated(data: bytes) -> bytes:
@@ -45,10 +35,10 @@ def _truncated(data: bytes) -> bytes:
 
 
 def _mixed_batch(corpus_file) -> tuple[list[ReceivedObject], ReceivedObject, ReceivedObject, ReceivedObject]:
-    good = [_receive(corpus_file(name).read_bytes()) for name in DOSE_REPORTS]
-    broken = _receive(_truncated(corpus_file("CT-RDSR-GEPixelMed.dcm").read_bytes()))
-    not_dose = _receive(corpus_file("ESR_non-dose.dcm").read_bytes())
-    image = _receive(corpus_file("DX-Im-GE_XR220-1.dcm").read_bytes())
+    good = [receive(corpus_file(name).read_bytes()) for name in DOSE_REPORTS]
+    broken = receive(_truncated(corpus_file("CT-RDSR-GEPixelMed.dcm").read_bytes()))
+    not_dose = receive(corpus_file("ESR_non-dose.dcm").read_bytes())
+    image = receive(corpus_file("DX-Im-GE_XR220-1.dcm").read_bytes())
     return good, broken, not_dose, image
 
 
@@ -98,7 +88,7 @@ def test_a_batch_whose_worker_died_after_storing_is_finished_by_the_retry_withou
     spool, corpus_file
 ):
     names = ["CT-RDSR-Siemens-Multi-1.dcm", "CT-RDSR-Siemens-Multi-2.dcm", "RF-RDSR-Siemens-Zee.dcm"]
-    received = [_receive(corpus_file(name).read_bytes()) for name in names]
+    received = [receive(corpus_file(name).read_bytes()) for name in names]
     # What a worker killed between the store's commit and the finishing update
     # leaves: objects claimed (PROCESSING) whose records are already stored.
     ReceivedObject.objects.filter(pk__in=[r.pk for r in received]).update(
@@ -121,7 +111,7 @@ def test_a_batch_whose_worker_died_after_storing_is_finished_by_the_retry_withou
 
 
 def test_a_batch_whose_worker_died_before_storing_is_stored_whole_by_the_retry(spool, corpus_file):
-    received = [_receive(corpus_file(name).read_bytes()) for name in DOSE_REPORTS[:4]]
+    received = [receive(corpus_file(name).read_bytes()) for name in DOSE_REPORTS[:4]]
     ReceivedObject.objects.filter(pk__in=[r.pk for r in received]).update(
         status=Status.PROCESSING, attempts=1
     )
@@ -134,7 +124,7 @@ def test_a_batch_whose_worker_died_before_storing_is_stored_whole_by_the_retry(s
 
 def test_processing_statements_per_object_shrink_with_the_batch(spool, corpus_file):
     names = ["CT-RDSR-GEPixelMed.dcm", "DX-RDSR-Canon_CXDI.dcm", "MG-RDSR-Hologic_2D.dcm", "RF-RDSR-GE.dcm"]
-    received = [_receive(corpus_file(name).read_bytes()) for name in names]
+    received = [receive(corpus_file(name).read_bytes()) for name in names]
 
     with CaptureQueriesContext(connection) as one:
         received_object_process(received_object_id=received[0].pk)

@@ -10,10 +10,10 @@ from ingest.models import ReceivedObject
 from ingest.services import (
     received_object_process,
     received_object_reprocess,
-    received_object_store,
     spool_sweep,
 )
 from rdsr.models import IrradiationEvent, Study
+from tests.ingest.conftest import receive
 from tests.ingest.corpus_copies import event_uids
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
@@ -25,19 +25,8 @@ DOSE_REPORTS.remove("ESR_non-dose.dcm")
 IMAGES = sorted(p.name for p in CORPUS.glob("*.dcm") if "-Im-" in p.name or "-SC-" in p.name)
 
 
-def _receive(data: bytes, *, enqueue: bool = False) -> ReceivedObject:
-    ds = dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["SOPInstanceUID", "SOPClassUID"])
-    return received_object_store(
-        data=data,
-        sop_instance_uid=ds.SOPInstanceUID,
-        sop_class_uid=ds.SOPClassUID,
-        origin="import",
-        enqueue=enqueue,
-    ).received
-
-
 def _receive_and_process(data: bytes) -> ReceivedObject:
-    return received_object_process(received_object_id=_receive(data).pk)
+    return received_object_process(received_object_id=receive(data).pk)
 
 
 def _without_content(data: bytes) -> bytes:
@@ -143,7 +132,7 @@ def test_a_failed_object_sent_again_whole_is_processed_again(
     assert _receive_and_process(_truncated(full)).status == Status.FAILED
 
     with django_capture_on_commit_callbacks(execute=True):
-        received = _receive(full, enqueue=True)
+        received = receive(full, enqueue=True)
 
     received.refresh_from_db()
     assert received.status == Status.DONE
@@ -155,7 +144,7 @@ def test_storing_with_enqueue_processes_after_commit_when_there_is_no_broker(
     spool, corpus_file, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        received = _receive(corpus_file("DX-RDSR-Canon_CXDI.dcm").read_bytes(), enqueue=True)
+        received = receive(corpus_file("DX-RDSR-Canon_CXDI.dcm").read_bytes(), enqueue=True)
     received.refresh_from_db()
     assert received.status == Status.RECEIVED
     assert len(callbacks) == 1
@@ -181,9 +170,9 @@ def test_processing_twice_changes_nothing(spool, corpus_file):
 
 def test_the_sweeper_reenqueues_only_what_stayed_unfinished(spool, corpus_file):
     long_ago = timezone.now() - dt.timedelta(hours=1)
-    waiting = _receive(corpus_file("CT-RDSR-Toshiba_DoseCheck.dcm").read_bytes())
-    stuck = _receive(corpus_file("DX-RDSR-Canon_CXDI.dcm").read_bytes())
-    fresh = _receive(corpus_file("MG-RDSR-Hologic_2D.dcm").read_bytes())
+    waiting = receive(corpus_file("CT-RDSR-Toshiba_DoseCheck.dcm").read_bytes())
+    stuck = receive(corpus_file("DX-RDSR-Canon_CXDI.dcm").read_bytes())
+    fresh = receive(corpus_file("MG-RDSR-Hologic_2D.dcm").read_bytes())
     done = _receive_and_process(corpus_file("CT-RDSR-GEPixelMed.dcm").read_bytes())
     ReceivedObject.objects.filter(pk=waiting.pk).update(received_at=long_ago, last_received_at=long_ago)
     ReceivedObject.objects.filter(pk=stuck.pk).update(

@@ -1,27 +1,12 @@
-import io
 
 import pytest
-from pydicom import dcmread
 
 from ingest import dispatch
 from ingest.models import ReceivedObject
-from ingest.services import received_object_store
 from ingest.tasks import BACKOFF_MAX_SECONDS, process_received_object, retry_countdown
-from tests.ingest.conftest import wait_until
+from tests.ingest.conftest import receive, wait_until
 
 Status = ReceivedObject.Status
-
-
-def _receive(path, *, enqueue: bool) -> ReceivedObject:
-    data = path.read_bytes()
-    ds = dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["SOPInstanceUID", "SOPClassUID"])
-    return received_object_store(
-        data=data,
-        sop_instance_uid=ds.SOPInstanceUID,
-        sop_class_uid=ds.SOPClassUID,
-        origin="scp",
-        enqueue=enqueue,
-    ).received
 
 
 def test_retries_back_off_exponentially_with_jitter_up_to_a_ceiling():
@@ -38,7 +23,7 @@ def test_retries_back_off_exponentially_with_jitter_up_to_a_ceiling():
 # transaction=True: the task closes stale connections, as a long-lived worker must.
 @pytest.mark.django_db(transaction=True)
 def test_the_task_processes_an_object_by_id(spool, corpus_file):
-    received = _receive(corpus_file("CT-RDSR-Toshiba_DoseCheck.dcm"), enqueue=False)
+    received = receive(corpus_file("CT-RDSR-Toshiba_DoseCheck.dcm").read_bytes(), enqueue=False, origin="scp")
 
     status = process_received_object.apply(args=[received.pk]).get()
 
@@ -58,7 +43,7 @@ def test_inprocess_workers_process_objects_and_survive_a_task_that_raises(spool,
             "MG-RDSR-Hologic_2D.dcm",
             "ESR_non-dose.dcm",
         ]
-        received = [_receive(corpus_file(name), enqueue=True) for name in names]
+        received = [receive(corpus_file(name).read_bytes(), enqueue=True, origin="scp") for name in names]
 
         wait_until(
             lambda: (

@@ -18,6 +18,7 @@ DOSEMGMT_DATA_DIR it works in a temporary directory (SQLite there).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,32 +228,9 @@ def _wait_processed(uids: list[str], timeout: float) -> tuple[int, dict[str, int
     return rows.count(), by_status
 
 
-def bench_end_to_end_embedded(directory: Path, uids: list[str], workers: int) -> None:
-    from django.test import override_settings
-
-    from ingest.dispatch import start_inprocess_workers, stop_inprocess_workers
-    from ingest.scp import ScpConfig, scp_start, scp_stop
-
-    with override_settings(CELERY_BROKER_URL=None):
-        start_inprocess_workers(workers)
-        server = scp_start(config=ScpConfig(bind_address="127.0.0.1", port=0))
-        start = time.perf_counter()
-        try:
-            sent = storescu(server.server_address[1], directory)
-            rows, by_status = _wait_processed(uids, timeout=600)
-            seconds = time.perf_counter() - start
-        finally:
-            scp_stop(server)
-            stop_inprocess_workers()
-    print(
-        f"4a. end to end, {workers} in-process workers: {rate(len(uids), seconds)}"
-        f"  [sending took {sent:.2f} s; {rows} rows: {by_status}]"
-    )
-
-
-def bench_end_to_end_celery(directory: Path, uids: list[str], concurrency: int) -> None:
-    from ingest.scp import ScpConfig, scp_start, scp_stop
-
+@contextlib.contextmanager
+def celery_worker(concurrency: int) -> Iterator[None]:
+    """A real `celery worker` subprocess on the ingest queue, connected before the figure starts."""
     worker = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "dosemgmt", "worker", "-Q", "ingest",
@@ -264,17 +243,47 @@ def bench_end_to_end_celery(directory: Path, uids: list[str], concurrency: int) 
     )  # fmt: skip
     try:
         time.sleep(3)  # let the worker connect; not part of the figure
-        server = scp_start(config=ScpConfig(bind_address="127.0.0.1", port=0))
-        start = time.perf_counter()
-        try:
-            sent = storescu(server.server_address[1], directory)
-            rows, by_status = _wait_processed(uids, timeout=600)
-            seconds = time.perf_counter() - start
-        finally:
-            scp_stop(server)
+        yield
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
+
+
+def _send_and_wait(directory: Path, uids: list[str]) -> tuple[float, int, dict[str, int], float]:
+    """Send the objects to our SCP and wait until all are processed: (sending s, rows, statuses, total s)."""
+    from ingest.scp import ScpConfig, scp_start, scp_stop
+
+    server = scp_start(config=ScpConfig(bind_address="127.0.0.1", port=0))
+    start = time.perf_counter()
+    try:
+        sent = storescu(server.server_address[1], directory)
+        rows, by_status = _wait_processed(uids, timeout=600)
+        seconds = time.perf_counter() - start
+    finally:
+        scp_stop(server)
+    return sent, rows, by_status, seconds
+
+
+def bench_end_to_end_embedded(directory: Path, uids: list[str], workers: int) -> None:
+    from django.test import override_settings
+
+    from ingest.dispatch import start_inprocess_workers, stop_inprocess_workers
+
+    with override_settings(CELERY_BROKER_URL=None):
+        start_inprocess_workers(workers)
+        try:
+            sent, rows, by_status, seconds = _send_and_wait(directory, uids)
+        finally:
+            stop_inprocess_workers()
+    print(
+        f"4a. end to end, {workers} in-process workers: {rate(len(uids), seconds)}"
+        f"  [sending took {sent:.2f} s; {rows} rows: {by_status}]"
+    )
+
+
+def bench_end_to_end_celery(directory: Path, uids: list[str], concurrency: int) -> None:
+    with celery_worker(concurrency):
+        sent, rows, by_status, seconds = _send_and_wait(directory, uids)
     print(
         f"4b. end to end, Celery worker -c {concurrency}:  {rate(len(uids), seconds)}"
         f"  [sending took {sent:.2f} s; {rows} rows: {by_status}]"

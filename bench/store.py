@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -78,23 +76,11 @@ def bench_inline(ids: list[int], batch: int) -> None:
 
 
 def bench_celery(ids: list[int], batch: int, workers: int) -> None:
-    import os
 
     from ingest.dispatch import enqueue_processing_many
     from ingest.models import ReceivedObject
 
-    worker = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "dosemgmt", "worker", "-Q", "ingest",
-            "-c", str(workers), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        time.sleep(3)  # let the worker connect; not part of the figure
+    with bench_ingest.celery_worker(workers):
         start = time.perf_counter()
         for chunk in _chunks(ids, batch):
             enqueue_processing_many(chunk)
@@ -103,9 +89,6 @@ def bench_celery(ids: list[int], batch: int, workers: int) -> None:
         while rows.exists():
             time.sleep(0.02)
         seconds = time.perf_counter() - start
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
     print(f"celery -c {workers}, batches of {batch:3d}: {len(ids) / seconds:7.1f} objects/s")
 
 

@@ -32,10 +32,10 @@ lint:
 	$(VENV)/bin/ruff check .
 
 setup: $(STAMP)
-	@scripts/debian-packages storescu:dcmtk
+	@scripts/debian-packages storescu:dcmtk tesseract:tesseract-ocr /usr/share/tesseract-ocr/5/tessdata/eng.traineddata:tesseract-ocr-eng
 
 setup-test: setup
-	@scripts/debian-packages /usr/bin/chromium:chromium
+	@scripts/debian-packages /usr/bin/chromium:chromium /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core /usr/share/fonts/truetype/liberation/LiberationMono-Regular.ttf:fonts-liberation
 
 $(STAMP): pyproject.toml constraints.txt
 	@scripts/debian-packages py-venv:python3-venv

@@ -45,6 +45,9 @@ class Device(models.Model):
     device_observer_uid = models.CharField(max_length=64, blank=True, db_index=True)
     # What the MPE calls the room; shown instead of the technical names when set.
     display_name = models.CharField(max_length=100, blank=True)
+    # Layout of this device's bitmap dose screens (a name from rdsr.ocr templates);
+    # blank: try every template and keep the best-matching one.
+    ocr_template = models.CharField(max_length=50, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -74,6 +77,14 @@ class Study(models.Model):
     age_years = models.FloatField(null=True, blank=True)
     weight_kg = models.FloatField(null=True, blank=True)
     height_m = models.FloatField(null=True, blank=True)
+    # Where weight/height came from: "header", "csv" (upload by accession number), "".
+    patient_size_source = models.CharField(max_length=20, blank=True)
+    # Not a patient (phantom, QA, test): kept out of every statistic. Set by the
+    # NonPatientRule list unless a user decided (then non_patient_decided_by is
+    # their username and rules no longer change it).
+    non_patient = models.BooleanField(default=False, db_index=True)
+    non_patient_reason = models.CharField(max_length=200, blank=True)
+    non_patient_decided_by = models.CharField(max_length=150, blank=True)
     # Totals recomputed from the de-duplicated events (see rdsr.services).
     event_count = models.PositiveIntegerField(default=0)
     dlp_total_mgycm = models.FloatField(null=True, blank=True)
@@ -226,3 +237,25 @@ class IrradiationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type or 'event'} {self.protocol}".strip()
+
+
+class NonPatientRule(models.Model):
+    """A pattern that marks studies as not of a patient (phantom, QA, test)."""
+
+    FIELD_CHOICES = [("patient_id", "Patient ID"), ("patient_name", "Patient name"),
+                     ("study_description", "Study description")]
+
+    field = models.CharField(max_length=20, choices=FIELD_CHOICES)
+    # Shell-style wildcard, case-insensitive: "*phantom*", "QA*", "TEST^*".
+    pattern = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["field", "pattern"]
+        constraints = [models.UniqueConstraint(fields=["field", "pattern"], name="non_patient_rule_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_field_display()} matches {self.pattern}"

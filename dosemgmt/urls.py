@@ -12,4 +12,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("ingest.urls")),
     path("", include("rdsr.urls")),
+    path("", include("rdsr.urls_ocr")),
+    path("", include("rdsr.urls_patients")),
 ]

@@ -37,6 +37,9 @@ class Source:
     # 113854 Source of Dose Information, e.g. "Automated Data Collection".
     dose_information_source: str | None = None
     template_identifier: str | None = None  # as the object states it (often absent)
+    # A bitmap dose screen whose values are still to be read by OCR (rdsr.ocr),
+    # on its own queue; the record has no dose values until then.
+    ocr_pending: bool = False
 
 
 @dataclass

@@ -144,6 +144,24 @@ def dose_record_store(*, record: rec.DoseRecord) -> StoreResult:
     raise AssertionError("unreachable")
 
 
+def study_totals_refresh(*, study_id: int) -> Study:
+    """Recompute a study's totals and plane rows from its stored events.
+
+    For writers that change stored events in place (a confirmed or corrected
+    OCR value, a value taken out of review): same rules as a store, same lock.
+    """
+    with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=study_id)
+        events = list(IrradiationEvent.objects.filter(study=study).order_by())
+        objects = list(DoseObject.objects.filter(study=study).order_by())
+        totals = _study_totals([_facts_of_row(ev) for ev in events], objects, modality=study.modality)
+        _planes_sync(study, totals.planes)
+        changed = _study_apply_totals(study, totals)
+        if changed:
+            study.save(update_fields=[*changed, "updated_at"])
+    return study
+
+
 def dose_records_store(*, records: list[rec.DoseRecord]) -> list[StoreResult | Exception]:
     """Store several records in one transaction, with the same rules as `dose_record_store`.
 

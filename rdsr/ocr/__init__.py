@@ -1,0 +1,1 @@
+"""Bitmap dose screens: recognising them, and reading their values with tesseract."""

@@ -29,6 +29,7 @@ from pydicom.tag import Tag
 from rdsr import codes
 from rdsr.ct_report import read_ct_event, read_ct_totals
 from rdsr.dicom_header import read_device, read_patient, read_study, text
+from rdsr.ocr.screen import looks_like_dose_screen
 from rdsr.projection_report import read_mammo_totals, read_planes, read_projection_event
 from rdsr.reading import Reader, iso_datetime
 from rdsr.record import DoseRecord, Event, Source
@@ -87,6 +88,11 @@ def parse_dataset(ds: Dataset, *, path: str | None = None) -> DoseRecord:
     record.device = read_device(ds)
 
     if not sop_class.startswith(SR_CLASS_PREFIX) and "ContentSequence" not in ds:
+        if looks_like_dose_screen(ds):
+            record.source.kind = "ocr"
+            record.source.ocr_pending = True
+            record.warnings.append("bitmap dose screen: its values are read by OCR")
+            return record
         record.warnings.append(_not_sr_reason(ds, sop_class))
         return record
     root = build_tree(ds)

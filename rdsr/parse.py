@@ -29,6 +29,8 @@ from pydicom.tag import Tag
 from rdsr import codes
 from rdsr.ct_report import read_ct_event, read_ct_totals
 from rdsr.dicom_header import read_device, read_patient, read_study, text
+from rdsr.dose_info_sc import has_ct_dose_sequence, read_dose_info_sc
+from rdsr.image_header import read_image_header
 from rdsr.ocr.screen import looks_like_dose_screen
 from rdsr.projection_report import read_mammo_totals, read_planes, read_projection_event
 from rdsr.reading import Reader, iso_datetime
@@ -88,12 +90,7 @@ def parse_dataset(ds: Dataset, *, path: str | None = None) -> DoseRecord:
     record.device = read_device(ds)
 
     if not sop_class.startswith(SR_CLASS_PREFIX) and "ContentSequence" not in ds:
-        if looks_like_dose_screen(ds):
-            record.source.kind = "ocr"
-            record.source.ocr_pending = True
-            record.warnings.append("bitmap dose screen: its values are read by OCR")
-            return record
-        record.warnings.append(_not_sr_reason(ds, sop_class))
+        _read_image(ds, record, reader, sop_class)
         return record
     root = build_tree(ds)
     _hoist_nested_dose_containers(root, reader)
@@ -191,11 +188,31 @@ def _check_complete(ds: Dataset, where: str) -> None:
             )
 
 
-def _not_sr_reason(ds: Dataset, sop_class: str) -> str:
-    if sop_class.startswith(SECONDARY_CAPTURE_PREFIX) or "PixelData" in ds or "Rows" in ds:
-        return (f"SOP class {sop_class or 'unknown'} ({text(ds, 'Modality') or 'no modality'}): "
-                "dose extraction from image headers is not supported yet")
-    return f"SOP class {sop_class or 'unknown'} is not a dose report"
+def _read_image(ds: Dataset, record: DoseRecord, reader: Reader, sop_class: str) -> None:
+    """An image or other non-SR object: header dose, dose-info sequence, dose screen, or not dose.
+
+    The order matters: dose values in the header are exact, so a screen is
+    only read by OCR when its header carries none.
+    """
+    if has_ct_dose_sequence(ds):
+        read_dose_info_sc(ds, record, reader)
+        if not _has_dose_value(record):
+            raise UnreadableObject(f"{record.source.path or 'object'}: CT exposure dose sequence without "
+                                   "any readable dose value")
+        return
+    if not (sop_class.startswith(SECONDARY_CAPTURE_PREFIX) or "PixelData" in ds or "Rows" in ds):
+        record.warnings.append(f"SOP class {sop_class or 'unknown'} is not a dose report")
+        return
+    reason = read_image_header(ds, record, reader)
+    if reason is None:
+        return
+    if looks_like_dose_screen(ds):
+        record.source.kind = "ocr"
+        record.source.ocr_pending = True
+        record.study.modality = record.study.modality or "CT"
+        record.warnings.append("bitmap dose screen: its values are read by OCR")
+        return
+    record.warnings.append(f"SOP class {sop_class or 'unknown'}: {reason}")
 
 
 _DOSE_CONTAINERS = frozenset({codes.CT_ACCUMULATED, codes.CT_ACQUISITION, codes.ACCUMULATED_XRAY,

@@ -229,6 +229,16 @@ class Event:
     patient_orientation: dict[str, Any] | None = None  # coded: scheme, value, meaning
     patient_orientation_modifier: dict[str, Any] | None = None
     patient_table_relationship: dict[str, Any] | None = None
+    # image headers (rdsr.image_header)
+    irradiation_event_uid_derived: bool = False  # True: our key for the exposure, not the modality's UID
+    organ_dose_mgy: float | None = None  # Organ Dose (0040,0316) of an organ other than the breast
+    organ_exposed: str | None = None
+    relative_xray_exposure: float | None = None  # vendor exposure indicator (0018,1405)
+    sensitivity: float | None = None
+    grid_focal_distance_mm: float | None = None
+    source_to_entrance_mm: float | None = None
+    magnification_factor: float | None = None
+    percent_fibroglandular: float | None = None
     # values read by OCR or otherwise uncertain
     confidence: dict[str, float] = field(default_factory=dict)
     review: list[str] = field(default_factory=list)

@@ -154,7 +154,7 @@ def test_a_radiopharmaceutical_dose_report_is_not_an_xray_dose_record():
     assert record.warnings
 
 
-def test_an_image_is_not_dose_and_says_headers_are_not_supported_yet():
+def test_a_ct_image_without_ctdivol_is_not_dose_and_says_why():
     ds = dose_report([], sop_class=CT_IMAGE, modality="CT")
     del (
         ds.ContentSequence,
@@ -166,7 +166,7 @@ def test_an_image_is_not_dose_and_says_headers_are_not_supported_yet():
     ds.Rows, ds.Columns = 1, 1
     record = parse(ds)
     assert record.source.kind == "not-dose"
-    assert any("dose extraction from image headers is not supported yet" in w for w in record.warnings)
+    assert any("CT image header without CTDIvol" in w for w in record.warnings), record.warnings
     assert record.study.study_instance_uid == ds.StudyInstanceUID
 
 

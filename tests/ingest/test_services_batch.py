@@ -57,9 +57,9 @@ def test_a_batch_ends_each_object_as_processing_it_alone_does(spool, corpus_file
     assert [r.pk for r in processed] == [r.pk for r in everything]
     together = [_outcome(r) for r in everything]
     assert all(r.attempts == 1 for r in processed)
-    assert [o[0] for o in together].count(Status.DONE) == len(DOSE_REPORTS)
+    assert [o[0] for o in together].count(Status.DONE) == len(DOSE_REPORTS) + 1  # the reports and the image
     assert together[1][0] == Status.FAILED and together[1][2].startswith("unreadable object:")
-    assert together[-2][0] == Status.NOT_RELEVANT and together[-1][0] == Status.NOT_RELEVANT
+    assert together[-2][0] == Status.NOT_RELEVANT and together[-1][:2] == (Status.DONE, "image-header")
     for name, received in zip(DOSE_REPORTS, good, strict=True):
         received.refresh_from_db()
         assert IrradiationEvent.objects.filter(study=received.study).count() >= len(

@@ -3,10 +3,13 @@ is corrected by re-processing its object, never by typing over it."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Model
 
-from .models import Device, DoseObject, IrradiationEvent, Patient, PlaneAccumulation, Study
+from .models import Device, DoseObject, IrradiationEvent, NonPatientRule, Patient, PlaneAccumulation, Study
+from .non_patient import pattern_problem
+from .non_patient_services import non_patient_rules_apply
 
 
 def _all_fields(model: type[Model]) -> list[str]:
@@ -238,3 +241,48 @@ class DoseObjectAdmin(FromObjectsAdmin):
     list_filter = ["kind", "dose_information_source"]
     list_select_related = ["study"]
     search_fields = ["sop_instance_uid", "study__study_instance_uid", "study__accession_number"]
+
+
+class NonPatientRuleForm(forms.ModelForm):
+    class Meta:
+        model = NonPatientRule
+        fields = ["field", "pattern", "active", "note"]
+
+    def clean(self):
+        data = super().clean()
+        problem = pattern_problem(field=data.get("field", ""), pattern=data.get("pattern") or "")
+        if problem:
+            self.add_error("pattern", problem)
+        return data
+
+
+@admin.register(NonPatientRule)
+class NonPatientRuleAdmin(admin.ModelAdmin):
+    """Rules are set by people; every change re-applies them, as on the "Non-patient rules" page."""
+
+    form = NonPatientRuleForm
+
+    list_display = ["field", "pattern", "active", "note", "created_by", "created_at"]
+    list_filter = ["field", "active"]
+    search_fields = ["pattern", "note"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user.get_username()
+        super().save_model(request, obj, form, change)
+        self._apply(request)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        self._apply(request)
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        self._apply(request)
+
+    def _apply(self, request) -> None:
+        changed = non_patient_rules_apply()
+        self.message_user(
+            request, f"Non-patient rules re-applied: {changed} stud{'y' if changed == 1 else 'ies'} changed."
+        )

@@ -6,7 +6,16 @@ import datetime
 
 from django.db.models import F, Q, QuerySet
 
-from .models import Device, DoseObject, IrradiationEvent, PlaneAccumulation, Study
+from .models import Device, DoseObject, IrradiationEvent, NonPatientRule, PlaneAccumulation, Study
+
+
+def patient_studies() -> QuerySet[Study]:
+    """Studies of patients only: every statistic (DRLs, medians, counts, alerts) starts here.
+
+    Phantom, QA and test studies (Study.non_patient, set by rules or by a user)
+    are left out; use `Study.objects` directly only to show or manage them.
+    """
+    return Study.objects.filter(non_patient=False)
 
 
 def study_list(
@@ -16,9 +25,15 @@ def study_list(
     modality: str = "",
     device_id: int | None = None,
     text: str = "",
+    non_patient: bool | None = None,
 ) -> QuerySet[Study]:
-    """Studies newest first, filtered; patient and device come in the same query."""
+    """Studies newest first, filtered; patient and device come in the same query.
+
+    ``non_patient``: None all studies, False patients only, True non-patient only.
+    """
     studies = Study.objects.select_related("patient", "device")
+    if non_patient is not None:
+        studies = studies.filter(non_patient=non_patient)
     if date_from:
         studies = studies.filter(study_date__gte=date_from)
     if date_to:
@@ -65,3 +80,11 @@ def study_planes(*, study: Study) -> QuerySet[PlaneAccumulation]:
 
 def study_dose_objects(*, study: Study) -> QuerySet[DoseObject]:
     return study.dose_objects.order_by("id")
+
+
+def non_patient_rule_list() -> QuerySet[NonPatientRule]:
+    return NonPatientRule.objects.order_by("field", "pattern", "id")
+
+
+def non_patient_study_count() -> int:
+    return Study.objects.filter(non_patient=True).count()

@@ -97,6 +97,8 @@ from django.utils import timezone
 from . import record as rec
 from .bulk import rows_update
 from .models import Device, DoseObject, IrradiationEvent, Patient, PlaneAccumulation, Study
+from .non_patient import Rule
+from .non_patient_services import non_patient_rules_active, study_non_patient_classify
 
 logger = logging.getLogger(__name__)
 
@@ -260,6 +262,7 @@ def _store_many_unguarded(keyed: list[tuple[int, rec.DoseRecord, str, str]]) -> 
     changed_objects: dict[int, DoseObject] = {}
     new_objects: list[DoseObject] = []
     described: dict[int, set[str]] = {pk: set() for pk in study_ids}
+    rules = non_patient_rules_active()  # once per batch, not per record
     last_record: dict[int, rec.DoseRecord] = {}
     results: dict[int, StoreResult] = {}
     for index, record, study_uid, sop_uid in keyed:
@@ -286,6 +289,9 @@ def _store_many_unguarded(keyed: list[tuple[int, rec.DoseRecord, str, str]]) -> 
         elif fields:
             changed_objects[row.pk] = row
         described[study.pk].update(_study_describe(study, record, patient=patient, device=device))
+        described[study.pk].update(
+            study_non_patient_classify(study, patient=_study_patient(study, patient), rules=rules)
+        )
         last_record[study.pk] = record
         results[index] = StoreResult(
             study=study,
@@ -440,7 +446,9 @@ def _store(record: rec.DoseRecord, *, study_uid: str, sop_uid: str) -> StoreResu
         [_facts_of_row(ev) for ev in events], objects, modality=_study_modality(study, record)
     )
     _planes_sync(study, totals.planes)
-    _study_update(study, record, patient=patient, device=device, totals=totals)
+    _study_update(
+        study, record, patient=patient, device=device, totals=totals, rules=non_patient_rules_active()
+    )
     return StoreResult(study=study, created_study=created, events_added=added, events_existing=existing)
 
 
@@ -1165,9 +1173,16 @@ def _planes_plan(
 
 
 def _study_update(
-    study: Study, record: rec.DoseRecord, *, patient: Patient | None, device: Device | None, totals: _Totals
+    study: Study,
+    record: rec.DoseRecord,
+    *,
+    patient: Patient | None,
+    device: Device | None,
+    totals: _Totals,
+    rules: list[Rule],
 ) -> None:
     changed = _study_describe(study, record, patient=patient, device=device)
+    changed += study_non_patient_classify(study, patient=_study_patient(study, patient), rules=rules)
     changed += _study_apply_totals(study, totals)
     if changed:
         study.save(update_fields=[*changed, "updated_at"])
@@ -1197,7 +1212,21 @@ def _study_describe(
         if value not in (None, "") and getattr(study, name) in (None, ""):
             setattr(study, name, value)
             changed.append(name)
+    if {"weight_kg", "height_m"} & set(changed) and study.patient_size_source != "header":
+        # A CSV may have filled the other one before this object arrived.
+        study.patient_size_source = "header+csv" if study.patient_size_source else "header"
+        changed.append("patient_size_source")
     return changed
+
+
+def _study_patient(study: Study, patient: Patient | None) -> Patient | None:
+    """The study's patient for the non-patient rules: the record's, else the one stored before."""
+    if not study.patient_id:
+        return None
+    if patient is not None and patient.pk == study.patient_id:
+        return patient
+    # The record names no patient, or another one than the study keeps: rare, one query.
+    return study.patient
 
 
 def _study_apply_totals(study: Study, totals: _Totals) -> list[str]:

@@ -1,5 +1,14 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-from . import views  # noqa: F401
+from . import views_patients
 
-urlpatterns: list = []
+urlpatterns = [
+    path("patient-size/", views_patients.patient_size, name="patient-size"),
+    path("non-patient-rules/", views_patients.non_patient_rules, name="non-patient-rules"),
+    path(
+        "non-patient-rules/<int:pk>/",
+        views_patients.non_patient_rule_change,
+        name="non-patient-rule-change",
+    ),
+    path("studies/<int:pk>/non-patient/", views_patients.study_non_patient, name="study-non-patient"),
+]

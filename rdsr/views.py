@@ -15,6 +15,8 @@ from . import presentation, selectors
 from .models import Study
 
 STUDIES_PER_PAGE = 50
+# The study list's "show" filter: value -> Study.non_patient wanted (None: all).
+_SHOW = {"": None, "patients": False, "non-patients": True}
 
 
 class StudyFilterForm(forms.Form):
@@ -32,6 +34,11 @@ class StudyFilterForm(forms.Form):
         widget=forms.TextInput(
             attrs={"placeholder": "Accession, description or patient ID", "type": "search"}
         ),
+    )
+    show = forms.ChoiceField(
+        required=False,
+        label="Show",
+        choices=[("", "All studies"), ("patients", "Patients only"), ("non-patients", "Not a patient only")],
     )
 
     def __init__(self, *args, **kwargs):
@@ -55,6 +62,7 @@ def study_list(request: HttpRequest) -> HttpResponse:
             "modality": data.get("modality") or "",
             "device_id": device.pk if device else None,
             "text": data.get("q") or "",
+            "non_patient": _SHOW.get(data.get("show") or ""),
         }
     page = Paginator(selectors.study_list(**filters), STUDIES_PER_PAGE).get_page(request.GET.get("page"))
     return render(

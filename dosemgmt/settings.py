@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "ingest",
     "drl",
     "alerts",
+    "audit",
 ]
 
 MIDDLEWARE = [

@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("rdsr.urls")),
     path("", include("rdsr.urls_ocr")),
     path("", include("rdsr.urls_patients")),
+    path("", include("audit.urls")),
 ]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import Model
 
-from .models import ReceivedObject
+from .models import MppsMessage, MppsStep, ReceivedObject
+from .mpps import mpps_step_reprocess
 from .services import received_object_reprocess
 from .views import sop_class_name
 
@@ -52,3 +53,61 @@ class ReceivedObjectAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"{len(ids)} object(s) put back in the processing queue.", messages.SUCCESS
         )
+
+
+class MppsMessageInline(admin.TabularInline):
+    model = MppsMessage
+    extra = 0
+    can_delete = False
+    fields = ["sequence", "action", "performed_status", "answered_status", "received_at", "calling_ae", "error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MppsStep)
+class MppsStepAdmin(admin.ModelAdmin):
+    list_display = [
+        "sop_instance_uid",
+        "performed_status",
+        "status",
+        "modality",
+        "calling_ae",
+        "received_at",
+        "message_count",
+        "study",
+    ]
+    list_filter = ["status", "performed_status", "modality", "calling_ae"]
+    list_select_related = ["study"]
+    search_fields = ["sop_instance_uid", "study_instance_uid", "calling_ae", "error"]
+    date_hierarchy = "received_at"
+    inlines = [MppsMessageInline]
+    actions = ["reprocess"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return _all_fields(self.model)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Re-process the selected MPPS steps")
+    def reprocess(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        for pk in ids:
+            mpps_step_reprocess(step_id=pk)
+        self.message_user(request, f"{len(ids)} MPPS step(s) put back in the processing queue.", messages.SUCCESS)
+
+
+@admin.register(MppsMessage)
+class MppsMessageAdmin(admin.ModelAdmin):
+    list_display = ["step", "sequence", "action", "performed_status", "answered_status", "received_at"]
+    list_filter = ["action", "answered_status"]
+    list_select_related = ["step"]
+    search_fields = ["step__sop_instance_uid", "spool_path", "error"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return _all_fields(self.model)
+
+    def has_add_permission(self, request):
+        return False

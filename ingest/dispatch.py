@@ -118,6 +118,32 @@ def stop_inprocess_workers(*, wait: bool = True) -> None:
         pool.shutdown(wait=wait)
 
 
+def enqueue_call(*, task, args: list, run_here) -> None:
+    """Other work of the ingest queue (MPPS steps), routed like received objects.
+
+    With a broker `task` is published on the ingest queue; without one
+    `run_here()` runs on the in-process pool, or failing that in the caller.
+    Never raises: what was stored stays for the sweeper.
+    """
+    if settings.CELERY_BROKER_URL:
+        try:
+            task.apply_async(args=args, queue="ingest", retry=True, retry_policy=_PUBLISH_RETRY_POLICY)
+        except Exception as exc:
+            logger.warning("could not enqueue %s%s, left for the sweeper: %s", task.name, args, exc)
+    elif _pool is not None:
+        _pool.submit(_call_in_thread, run_here)
+    else:
+        run_here()
+
+
+def _call_in_thread(run_here) -> None:
+    close_old_connections()
+    try:
+        run_here()
+    finally:
+        connection.close()
+
+
 def _publish(received_object_id: int) -> None:
     from ingest.tasks import process_received_object
 

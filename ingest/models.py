@@ -45,3 +45,79 @@ class ReceivedObject(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sop_instance_uid} ({self.get_status_display()})"
+
+
+class MppsStep(models.Model):
+    """One Modality Performed Procedure Step instance, as N-CREATE and N-SETs built it.
+
+    The SCP creates or updates the row (and writes an MppsMessage) before it
+    answers; `ingest.mpps.mpps_step_process` merges the messages and, once the
+    step is COMPLETED or DISCONTINUED, stores its dose record.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received, waiting for processing"
+        IN_PROGRESS = "in_progress", "Step in progress (dose stored when completed)"
+        DONE = "done", "Stored as dose record"
+        NOT_RELEVANT = "not_relevant", "No dose information (kept)"
+        FAILED = "failed", "Failed (needs review)"
+
+    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    # Performed Procedure Step Status (0040,0252) as last set: IN PROGRESS,
+    # COMPLETED, DISCONTINUED; "" while no N-CREATE has been accepted (only an
+    # unreadable one arrived), so a resent N-CREATE is still welcome.
+    performed_status = models.CharField(max_length=16, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED, db_index=True)
+    calling_ae = models.CharField(max_length=16, blank=True)
+    peer_address = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+    last_message_at = models.DateTimeField()
+    message_count = models.PositiveIntegerField(default=0)
+    study_instance_uid = models.CharField(max_length=64, blank=True, db_index=True)
+    modality = models.CharField(max_length=16, blank=True)
+    # [{"sop_class_uid", "sop_instance_uid", "series_instance_uid"}] from
+    # Performed Series Sequence: the RDSR and images the step says it made.
+    referenced_instances = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    study = models.ForeignKey(
+        "rdsr.Study", null=True, blank=True, on_delete=models.SET_NULL, related_name="mpps_steps"
+    )
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = "MPPS step"
+
+    def __str__(self) -> str:
+        return f"MPPS {self.sop_instance_uid} ({self.performed_status or 'not created'})"
+
+
+class MppsMessage(models.Model):
+    """One N-CREATE or N-SET as received: its attribute list is in the spool."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "N-CREATE"
+        SET = "set", "N-SET"
+
+    step = models.ForeignKey(MppsStep, on_delete=models.CASCADE, related_name="messages")
+    sequence = models.PositiveIntegerField(help_text="Order of the message within its step, from 1")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    spool_path = models.CharField(max_length=500)
+    transfer_syntax_uid = models.CharField(max_length=64, blank=True)
+    calling_ae = models.CharField(max_length=16, blank=True)
+    received_at = models.DateTimeField()
+    # The status the message set (N-CREATE: IN PROGRESS), "" when it set none.
+    performed_status = models.CharField(max_length=16, blank=True)
+    # The DIMSE status we answered with.
+    answered_status = models.PositiveIntegerField(default=0)
+    # Why the message is not used (unreadable attribute list): kept for review.
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["step", "sequence"]
+        constraints = [models.UniqueConstraint(fields=["step", "sequence"], name="mpps_message_sequence_unique")]
+        verbose_name = "MPPS message"
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} #{self.sequence} of {self.step.sop_instance_uid}"

@@ -8,7 +8,14 @@ database: it writes the bytes as received durably to the spool's incoming area
 stops sending, so we refuse nothing we can store, and answer "out of
 resources" (0xA700) only when we could not write the file durably, so that
 it retries. A database outage therefore does not fail C-STOREs: files wait in
-incoming until the writer gets through."""
+incoming until the writer gets through.
+
+The same AE is the MPPS SCP (Modality Performed Procedure Step, N-CREATE and
+N-SET): each message is kept in the spool and recorded by
+`ingest.mpps.mpps_message_receive` before the answer, and processed by a task.
+Unlike a C-STORE this waits for the database, because the answer depends on
+the step's state (duplicate, unknown, already completed); MPPS comes twice
+per examination, so that costs nothing worth measuring."""
 
 from __future__ import annotations
 
@@ -20,15 +27,16 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connections
-from pydicom import uid
+from django.db import close_old_connections, connection, connections
+from pydicom import Dataset, uid
 from pynetdicom import AE, AllStoragePresentationContexts, build_context, evt
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import ModalityPerformedProcedureStep, Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
 from ingest import dispatch
+from ingest.mpps import STATUS_PROCESSING_FAILURE, mpps_message_receive
 from ingest.receipts import Receipt, ReceiptWriter, receipts_recover
 from ingest.spool import incoming_name, spool_write_incoming
 
@@ -79,7 +87,11 @@ def storage_sop_classes() -> list[str]:
 
 
 def supported_contexts() -> list[PresentationContext]:
-    contexts = [build_context(Verification, TRANSFER_SYNTAXES[:2])]
+    contexts = [
+        build_context(Verification, TRANSFER_SYNTAXES[:2]),
+        # MPPS attribute lists are small and never compressed.
+        build_context(ModalityPerformedProcedureStep, TRANSFER_SYNTAXES[:4]),
+    ]
     contexts.extend(build_context(sop, TRANSFER_SYNTAXES) for sop in storage_sop_classes())
     return contexts
 
@@ -133,6 +145,70 @@ def handle_store(event: Event, writer: ReceiptWriter) -> int:
     return STATUS_SUCCESS
 
 
+def handle_n_create(event: Event) -> tuple[Dataset, Dataset | None]:
+    """MPPS N-CREATE: keep and record the attribute list, answer per PS3.4 F.7."""
+    request = event.request
+    sop_instance_uid = str(request.AffectedSOPInstanceUID or "")
+    # The SCU may leave the UID to us (PS3.7 10.1.5.1.4); it then comes back
+    # in the response.
+    generated = "" if sop_instance_uid else uid.generate_uid()
+    status, dataset = _mpps_receive(
+        event, action="create", sop_instance_uid=sop_instance_uid or generated, data=request.AttributeList
+    )
+    if dataset is not None and generated:
+        dataset.AffectedSOPInstanceUID = generated
+    return status, dataset
+
+
+def handle_n_set(event: Event) -> tuple[Dataset, Dataset | None]:
+    """MPPS N-SET: keep and record the modification list, answer per PS3.4 F.7."""
+    request = event.request
+    return _mpps_receive(
+        event,
+        action="set",
+        sop_instance_uid=str(request.RequestedSOPInstanceUID or ""),
+        data=request.ModificationList,
+    )
+
+
+def _mpps_receive(event: Event, *, action: str, sop_instance_uid: str, data) -> tuple[Dataset, Dataset | None]:
+    assoc = event.assoc
+    calling_ae = assoc.requestor.ae_title
+    # Handler threads live as long as their association: a connection the
+    # database dropped meanwhile must not fail the message.
+    close_old_connections()
+    try:
+        answer = mpps_message_receive(
+            action=action,
+            sop_instance_uid=sop_instance_uid,
+            data=data.getvalue() if data is not None else b"",
+            transfer_syntax_uid=str(event.context.transfer_syntax),
+            calling_ae=calling_ae,
+            peer_address=assoc.requestor.address,
+        )
+    except Exception:
+        logger.exception(
+            "could not keep MPPS N-%s %s from %s; answering 0x0110 so the sender retries",
+            action.upper(),
+            sop_instance_uid,
+            calling_ae,
+        )
+        return _dimse_status(STATUS_PROCESSING_FAILURE, "could not store the message; send it again"), None
+    finally:
+        # One connection per association thread would otherwise stay open
+        # until the thread ends; MPPS messages are rare.
+        connection.close()
+    return _dimse_status(answer.status, answer.comment), answer.dataset
+
+
+def _dimse_status(code: int, comment: str = "") -> Dataset:
+    status = Dataset()
+    status.Status = code
+    if comment:
+        status.ErrorComment = comment[:64]
+    return status
+
+
 class _NoDelayServer(ThreadedAssociationServer):
     def get_request(self):
         client_socket, address = super().get_request()
@@ -181,7 +257,11 @@ def scp_start(*, config: ScpConfig | None = None, recover: bool = True) -> Threa
     try:
         server = ae.make_server(
             (config.bind_address, config.port),
-            evt_handlers=[(evt.EVT_C_STORE, handle_store, [writer])],
+            evt_handlers=[
+                (evt.EVT_C_STORE, handle_store, [writer]),
+                (evt.EVT_N_CREATE, handle_n_create),
+                (evt.EVT_N_SET, handle_n_set),
+            ],
             server_class=_NoDelayServer,
         )
     except BaseException:

@@ -6,7 +6,7 @@ from django.db.models import Count, Q, QuerySet
 
 from rdsr.models import IrradiationEvent
 
-from .models import ReceivedObject
+from .models import MppsStep, ReceivedObject
 
 
 def received_object_list(*, statuses: list[str]) -> QuerySet[ReceivedObject]:
@@ -28,6 +28,11 @@ def received_object_failed_ids() -> list[int]:
         .order_by("id")
         .values_list("id", flat=True)
     )
+
+
+def mpps_step_failed_list(*, limit: int = 100) -> list[MppsStep]:
+    """MPPS steps that need a person (unreadable, no study), newest first."""
+    return list(MppsStep.objects.filter(status=MppsStep.Status.FAILED).order_by("-last_message_at", "-id")[:limit])
 
 
 def received_object_list_for_study(*, study_id: int) -> QuerySet[ReceivedObject]:

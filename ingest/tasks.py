@@ -10,6 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import close_old_connections
 
+from ingest.mpps import mpps_step_give_up, mpps_step_process, mpps_step_sweep
 from ingest.services import (
     RETRYABLE_DATABASE_ERRORS,
     received_object_give_up,
@@ -83,10 +84,33 @@ def process_received_objects(self, received_object_ids: list[int]) -> dict[str, 
         close_old_connections()
 
 
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+def process_mpps_step(self, mpps_step_id: int) -> str:
+    """Merge an MPPS step's messages; store its dose record once it is finished."""
+    close_old_connections()
+    try:
+        return mpps_step_process(step_id=mpps_step_id).status
+    except RETRYABLE_DATABASE_ERRORS as exc:
+        close_old_connections()
+        if self.request.retries >= self.max_retries:
+            error = f"database error, gave up after {self.request.retries + 1} attempts: {exc} [{type(exc).__name__}]"
+            logger.error("MPPS step %s: %s", mpps_step_id, error)
+            try:
+                mpps_step_give_up(step_id=mpps_step_id, error=" ".join(error.split()))
+            except RETRYABLE_DATABASE_ERRORS:
+                logger.exception("could not mark MPPS step %s failed", mpps_step_id)
+            raise
+        logger.warning("database error on MPPS step %s, retrying: %s", mpps_step_id, exc)
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+    finally:
+        close_old_connections()
+
+
 @shared_task(acks_late=True)
 def sweep_spool() -> int:
     close_old_connections()
     try:
-        return spool_sweep(older_than_seconds=settings.SWEEPER_STALE_AFTER_SECONDS)
+        swept = spool_sweep(older_than_seconds=settings.SWEEPER_STALE_AFTER_SECONDS)
+        return swept + mpps_step_sweep(older_than_seconds=settings.SWEEPER_STALE_AFTER_SECONDS)
     finally:
         close_old_connections()

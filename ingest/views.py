@@ -48,6 +48,14 @@ def review_list(request: HttpRequest) -> HttpResponse:
         }
         for obj in page.object_list
     ]
+    # MPPS steps are not received objects; the failed ones are listed beside them.
+    mpps_failed = [
+        {
+            "step": step,
+            "received": timezone.localtime(step.last_message_at).strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        for step in (selectors.mpps_step_failed_list() if status == Status.FAILED else [])
+    ]
     tabs = [
         {"status": s.value, "label": s.label, "count": counts[s.value], "active": s == status}
         for s in REVIEWABLE
@@ -63,6 +71,7 @@ def review_list(request: HttpRequest) -> HttpResponse:
             "failed_count": counts[Status.FAILED],
             "page": page,
             "rows": rows,
+            "mpps_failed": mpps_failed,
         },
     )
 

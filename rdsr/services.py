@@ -17,7 +17,10 @@ Device
     One row per physical device: ``identity_key`` is the Device Observer UID
     when the object has one, else "manufacturer|model|station|serial",
     lower-cased with whitespace collapsed. A record with none of these gets no
-    device. Known values are never overwritten.
+    device. Known values are never overwritten. One room's RDSRs (with the
+    UID) and image headers (without) are one device: an object without the
+    UID joins the single device of the same four names that has one, and an
+    object with the UID takes over the single device known by the names only.
 Study
     Found or created on Study Instance UID; the row is locked (SELECT ... FOR
     UPDATE on PostgreSQL, the IMMEDIATE write transaction on SQLite) for the
@@ -92,6 +95,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
 from . import record as rec
@@ -400,6 +404,7 @@ def _devices_upsert(devices: list[rec.Device]) -> dict[str, Device]:
     if not wanted:
         return {}
     found = {d.identity_key: d for d in Device.objects.filter(identity_key__in=sorted(wanted)).order_by()}
+    found.update(_devices_same_room({k: v for k, v in wanted.items() if k not in found}))
     missing = sorted(set(wanted) - set(found))
     if missing:
         Device.objects.bulk_create(
@@ -532,12 +537,56 @@ def _device_upsert(device: rec.Device) -> Device | None:
     key, known = _device_values(device)
     if not key:
         return None
-    row = _one(Device.objects.filter(identity_key=key))
+    row = _one(Device.objects.filter(identity_key=key)) or _devices_same_room({key: known}).get(key)
     if row is None:
         Device.objects.bulk_create([Device(identity_key=key, **known)], ignore_conflicts=True)
         row = Device.objects.get(identity_key=key)
     _fill_blanks(row, known)
     return row
+
+
+_ROOM_NAMES = ("manufacturer", "model", "station_name", "serial_number")
+
+
+def _room_names(values) -> tuple[str, ...]:
+    get = values.get if isinstance(values, dict) else lambda name: getattr(values, name)
+    return tuple(" ".join((get(name) or "").lower().split()) for name in _ROOM_NAMES)
+
+
+def _devices_same_room(wanted: dict[str, dict[str, Any]]) -> dict[str, Device]:
+    """For each key, the one stored device that is this one under the other kind of key.
+
+    A room's RDSRs name it by Device Observer UID, its image headers only by
+    manufacturer, model, station and serial. An object without the UID joins
+    the single device with those four values that has one; an object with the
+    UID takes over the single device that was known by the four values only
+    (its key becomes the UID). Two candidates mean two rooms alike: no guess.
+    One query for all keys.
+    """
+    names = {key: _room_names(known) for key, known in wanted.items() if any(_room_names(known))}
+    if not names:
+        return {}
+    stations = sorted({n[2] for n in names.values()})
+    rows = list(Device.objects.annotate(station=Lower(Trim("station_name"))).filter(station__in=stations)
+                .order_by("pk"))
+    found: dict[str, Device] = {}
+    for key, room in names.items():
+        uid = (wanted[key].get("device_observer_uid") or "").strip()
+        alike = [r for r in rows if _room_names(r) == room and bool(r.device_observer_uid) != bool(uid)]
+        if len(alike) != 1:
+            continue
+        row = alike[0]
+        if uid:
+            taken = Device.objects.filter(pk=row.pk, identity_key=row.identity_key).update(
+                identity_key=key, device_observer_uid=uid
+            )
+            if not taken:  # another worker adopted it first
+                row = _one(Device.objects.filter(identity_key=key))
+                if row is None:
+                    continue
+            row.identity_key, row.device_observer_uid = key, uid
+        found[key] = row
+    return found
 
 
 def _one(queryset):

@@ -53,3 +53,38 @@ def test_it_stores_no_device_when_the_record_names_none():
     dose_record_store(record=record)
     assert Device.objects.count() == 0
     assert Study.objects.get().device is None
+
+
+def _image_header_record(study_uid: str):
+    record = projection_record(events=[projection_event()], study_uid=study_uid, device_uid=None)
+    record.source.kind = "image-header"
+    return record
+
+
+@pytest.mark.parametrize("rdsr_first", [True, False])
+def test_the_rdsrs_and_image_headers_of_one_room_are_one_device(rdsr_first):
+    rdsr = projection_record(events=[projection_event()], study_uid=uid(), device_uid="1.2.3.4.77")
+    header = _image_header_record(uid())
+    for record in ([rdsr, header] if rdsr_first else [header, rdsr]):
+        dose_record_store(record=record)
+
+    device = Device.objects.get()
+    assert (device.identity_key, device.device_observer_uid) == ("1.2.3.4.77", "1.2.3.4.77")
+    assert set(Study.objects.values_list("device", flat=True)) == {device.pk}
+
+
+def test_an_image_header_is_not_joined_to_one_of_two_rooms_with_the_same_names():
+    for device_uid in ("1.2.3.4.78", "1.2.3.4.79"):
+        dose_record_store(record=projection_record(events=[projection_event()], study_uid=uid(),
+                                                   device_uid=device_uid))
+    dose_record_store(record=_image_header_record(uid()))
+    assert Device.objects.count() == 3
+
+
+def test_a_batch_of_image_headers_joins_the_room_of_its_rdsr():
+    from rdsr.services import dose_records_store
+
+    dose_record_store(record=projection_record(events=[projection_event()], study_uid=uid(),
+                                               device_uid="1.2.3.4.80"))
+    dose_records_store(records=[_image_header_record(uid()), _image_header_record(uid())])
+    assert Device.objects.count() == 1

@@ -77,7 +77,8 @@ class Study(models.Model):
     age_years = models.FloatField(null=True, blank=True)
     weight_kg = models.FloatField(null=True, blank=True)
     height_m = models.FloatField(null=True, blank=True)
-    # Where weight/height came from: "header", "csv" (upload by accession number), "".
+    # Where weight/height came from: "header", "csv" (upload by accession number),
+    # "header+csv" (one from each: see rdsr.patient_size_services), "".
     patient_size_source = models.CharField(max_length=20, blank=True)
     # Not a patient (phantom, QA, test): kept out of every statistic. Set by the
     # NonPatientRule list unless a user decided (then non_patient_decided_by is

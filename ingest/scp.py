@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, connections
 from pydicom import Dataset, uid
 from pynetdicom import AE, AllStoragePresentationContexts, build_context, evt
+from pynetdicom.dsutils import encode
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import ModalityPerformedProcedureStep, Verification
@@ -155,20 +156,32 @@ def handle_n_create(event: Event) -> tuple[Dataset, Dataset | None]:
     status, dataset = _mpps_receive(
         event, action="create", sop_instance_uid=sop_instance_uid or generated, data=request.AttributeList
     )
-    if dataset is not None and generated:
-        dataset.AffectedSOPInstanceUID = generated
+    if dataset is not None:
+        syntax = uid.UID(str(event.context.transfer_syntax))
+        if encode(dataset, syntax.is_implicit_VR, syntax.is_little_endian, syntax.is_deflated) is None:
+            # The message is kept already: a list we cannot echo back (an odd
+            # value decoded leniently) must not become a failure the sender
+            # retries, which would then be a duplicate.
+            dataset = Dataset()
+        if generated:
+            dataset.AffectedSOPInstanceUID = generated
     return status, dataset
 
 
-def handle_n_set(event: Event) -> tuple[Dataset, Dataset | None]:
-    """MPPS N-SET: keep and record the modification list, answer per PS3.4 F.7."""
+def handle_n_set(event: Event) -> tuple[Dataset, None]:
+    """MPPS N-SET: keep and record the modification list, answer per PS3.4 F.7.
+
+    The response's attribute list is optional and left out, for the reason
+    given in `handle_n_create`.
+    """
     request = event.request
-    return _mpps_receive(
+    status, _ = _mpps_receive(
         event,
         action="set",
         sop_instance_uid=str(request.RequestedSOPInstanceUID or ""),
         data=request.ModificationList,
     )
+    return status, None
 
 
 def _mpps_receive(event: Event, *, action: str, sop_instance_uid: str, data) -> tuple[Dataset, Dataset | None]:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import Tag
 from pynetdicom import AE
 from pynetdicom import association as pynetdicom_association
 from pynetdicom.sop_class import ModalityPerformedProcedureStep, Verification
@@ -195,6 +197,25 @@ def test_an_n_create_without_a_uid_gets_one_from_us(modality, no_broker):
 
 
 # --- bad input ---------------------------------------------------------------------------
+
+
+def test_odd_values_are_answered_success_and_left_out_with_a_warning(modality, no_broker):
+    study_uid, mpps_uid = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    create = mpps_create(study_uid=study_uid)
+    create[0x00400306] = RawDataElement(Tag(0x00400306), "DS", 4, b"n/a ", 0, False, True)
+    done = mpps_complete_xa()
+    done[0x0018115E] = RawDataElement(Tag(0x0018115E), "DS", 6, b"12,5  ", 0, False, True)
+    del done.DistanceSourceToEntrance
+
+    assert n_create(modality, create, mpps_uid) == 0x0000
+    assert n_set(modality, done, mpps_uid)[0] == 0x0000
+
+    step = MppsStep.objects.get()
+    assert step.status == Status.DONE
+    assert any("ImageAndFluoroscopyAreaDoseProduct" in w and "not a number" in w for w in step.warnings)
+    study = Study.objects.get(study_instance_uid=study_uid)
+    assert study.dap_total_gycm2 is None  # never a guess
+    assert study.fluoro_time_total_s == 305
 
 
 def test_a_step_without_study_uid_fails_clearly_and_the_association_goes_on(modality, no_broker, client, django_user_model):

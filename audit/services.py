@@ -16,19 +16,23 @@ def audit_record(
     object_id: object = "",
     summary: str,
     user=None,
+    username: str = "",
     source: str = "",
     patient_pk: int | None = None,
     details: dict[str, Any] | None = None,
     request: HttpRequest | None = None,
 ) -> AuditEvent:
-    """Append one event. With a request, its user and address are taken from it."""
+    """Append one event. With a request, its user and address are taken from it.
+
+    Services that know only a username (as a string) pass `username`.
+    """
     if request is not None and user is None:
         user = request.user if request.user.is_authenticated else None
     if action not in AuditEvent.Action.values:
         raise ValueError(f"unknown audit action {action!r}")
     return AuditEvent.objects.create(
         user=user,
-        username=user.get_username() if user is not None else "",
+        username=(user.get_username() if user is not None else username)[:150],
         source=source[:50],
         action=action,
         object_type=object_type[:50],

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
+from audit.services import audit_record
+
 from .models import NonPatientRule, Patient, Study
 from .non_patient import Rule, non_patient_reason, pattern_problem
 
@@ -109,7 +111,11 @@ def non_patient_rule_add(*, field: str, pattern: str, note: str = "", user: str)
     except IntegrityError:
         raise NonPatientRuleInvalid(f"there is already a rule '{pattern}' on this field") from None
     logger.info("non-patient rule %s added by %s", rule, user)
-    return RuleChange(rule=rule, studies_changed=non_patient_rules_apply())
+    changed = non_patient_rules_apply()
+    audit_record(action="create", object_type="non_patient_rule", object_id=rule.pk, username=user,
+                 summary=f"non-patient rule added: {rule}; {changed} studies re-classified",
+                 details={"field": rule.field, "pattern": rule.pattern, "studies_changed": changed})
+    return RuleChange(rule=rule, studies_changed=changed)
 
 
 def non_patient_rule_set_active(*, rule_id: int, active: bool, user: str) -> RuleChange:
@@ -119,15 +125,25 @@ def non_patient_rule_set_active(*, rule_id: int, active: bool, user: str) -> Rul
         rule.active = active
         rule.save(update_fields=["active"])
         logger.info("non-patient rule %s %s by %s", rule, "enabled" if active else "disabled", user)
-    return RuleChange(rule=rule, studies_changed=non_patient_rules_apply())
+    changed = non_patient_rules_apply()
+    audit_record(action="change", object_type="non_patient_rule", object_id=rule.pk, username=user,
+                 summary=f"non-patient rule {'enabled' if active else 'disabled'}: {rule}; "
+                         f"{changed} studies re-classified",
+                 details={"active": active, "studies_changed": changed})
+    return RuleChange(rule=rule, studies_changed=changed)
 
 
 def non_patient_rule_delete(*, rule_id: int, user: str) -> RuleChange:
     """Raises NonPatientRule.DoesNotExist."""
     rule = NonPatientRule.objects.get(pk=rule_id)
     logger.info("non-patient rule %s deleted by %s", rule, user)
+    described, pk = str(rule), rule.pk
     rule.delete()
-    return RuleChange(rule=None, studies_changed=non_patient_rules_apply())
+    changed = non_patient_rules_apply()
+    audit_record(action="delete", object_type="non_patient_rule", object_id=pk, username=user,
+                 summary=f"non-patient rule deleted: {described}; {changed} studies re-classified",
+                 details={"studies_changed": changed})
+    return RuleChange(rule=None, studies_changed=changed)
 
 
 def study_non_patient_set(*, study_id: int, non_patient: bool | None, user: str, reason: str = "") -> Study:
@@ -147,5 +163,9 @@ def study_non_patient_set(*, study_id: int, non_patient: bool | None, user: str,
         study.save(
             update_fields=["non_patient", "non_patient_reason", "non_patient_decided_by", "updated_at"]
         )
+        decision = {True: "marked not a patient", False: "marked a patient", None: "handed back to the rules"}
+        audit_record(action="change", object_type="study", object_id=study.pk, username=user,
+                     patient_pk=study.patient_id, summary=f"study {decision[non_patient]}",
+                     details={"non_patient": study.non_patient, "reason": study.non_patient_reason})
     logger.info("study %s: non-patient %s by %s", study_id, non_patient, user)
     return study

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_record
+
 from .models import Study
 from .patient_size import RowProblem, SizeRow, size_csv_parse
 
@@ -111,7 +113,17 @@ def patient_size_import(*, csv_bytes: bytes, overwrite: bool, user: str) -> Pati
             Study.objects.bulk_update(
                 changed, ["height_m", "weight_kg", "patient_size_source", "updated_at"], batch_size=_CHUNK
             )
-    report.studies_changed = len(changed)
+        report.studies_changed = len(changed)
+        if changed:
+            audit_record(
+                action="import", object_type="patient_size_csv", username=user,
+                summary=f"patient size CSV: {report.rows_read} rows, {len(changed)} studies changed"
+                        f"{' (overwrite)' if overwrite else ''}",
+                details={"changes": [
+                    {"study": c.study_id, "field": c.field, "old": c.old, "new": c.new, "action": c.action}
+                    for c in report.changes if c.action in ("filled", "overwritten")
+                ][:2000]},
+            )
     logger.info(
         "patient size CSV by %s: %d rows, %d studies changed, %d unmatched, %d invalid",
         user,

@@ -9,7 +9,10 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from audit.services import audit_record
 from ingest import selectors as ingest_selectors
+from rdsr.mpps_links import mpps_steps_for_study
+from rdsr.record import SOURCE_PRECEDENCE
 
 from . import presentation, selectors
 from .models import Study
@@ -88,6 +91,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
         presentation.CT_COLUMNS if presentation.is_ct(study, events) else presentation.PROJECTION_COLUMNS
     )
     stated = study.stated_totals if isinstance(study.stated_totals, dict) else {}
+    sources = _sources(study)
     context = {
         "study": study,
         "patient": study.patient,
@@ -102,8 +106,13 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "planes": presentation.plane_table(planes, stated.get("planes") or []) if planes else None,
         "events": presentation.event_table(columns, events),
         "event_count": len(events),
-        "sources": _sources(study),
+        "sources": sources,
+        "source_summary": _source_summary(study, sources),
+        "mpps_steps": mpps_steps_for_study(study_id=study.pk),
     }
+    audit_record(action="view", object_type="study", object_id=study.pk, patient_pk=study.patient_id,
+                 summary=f"study page {study.study_date or ''} {study.modality} {study.study_description}".strip(),
+                 request=request)
     return render(request, "rdsr/study_detail.html", context)
 
 
@@ -113,16 +122,36 @@ def _sources(study: Study) -> list[dict[str, Any]]:
     sources = []
     for received in ingest_selectors.received_object_list_for_study(study_id=study.pk):
         dose_object = dose_objects.pop(received.sop_instance_uid, None)
-        sources.append(_source(received.sop_instance_uid, received=received, dose_object=dose_object))
+        sources.append(_source(received.sop_instance_uid, received=received, dose_object=dose_object,
+                               in_use_kind=study.source_kind))
     for dose_object in dose_objects.values():
-        sources.append(_source(dose_object.sop_instance_uid, received=None, dose_object=dose_object))
+        sources.append(_source(dose_object.sop_instance_uid, received=None, dose_object=dose_object,
+                               in_use_kind=study.source_kind))
     return sources
 
 
-def _source(sop_instance_uid: str, *, received, dose_object) -> dict[str, Any]:
+def _source_summary(study: Study, sources: list[dict[str, Any]]) -> dict[str, Any]:
+    """Which kind of source the totals come from, and which other kinds exist but are not added."""
+    kinds: dict[str, int] = {}
+    for source in sources:
+        if source["kind"] in SOURCE_PRECEDENCE:
+            kinds[source["kind"]] = kinds.get(source["kind"], 0) + 1
+    in_use = study.source_kind
+    others = [{"kind": k, "count": n} for k, n in sorted(kinds.items(), key=lambda kv: SOURCE_PRECEDENCE[kv[0]])
+              if SOURCE_PRECEDENCE[k] != SOURCE_PRECEDENCE.get(in_use)]
+    return {"in_use": in_use, "in_use_count": sum(n for k, n in kinds.items()
+                                                   if SOURCE_PRECEDENCE[k] == SOURCE_PRECEDENCE.get(in_use)),
+            "others": others}
+
+
+def _source(sop_instance_uid: str, *, received, dose_object, in_use_kind: str = "") -> dict[str, Any]:
+    kind = (dose_object.kind if dose_object else "") or (received.kind if received else "")
+    rank = SOURCE_PRECEDENCE.get(kind)
     return {
+        "in_use": rank is not None and rank == SOURCE_PRECEDENCE.get(in_use_kind),
+        "outranked": rank is not None and in_use_kind in SOURCE_PRECEDENCE and rank > SOURCE_PRECEDENCE[in_use_kind],
         "sop_instance_uid": sop_instance_uid,
-        "kind": (dose_object.kind if dose_object else "") or (received.kind if received else ""),
+        "kind": kind,
         "dose_information_source": dose_object.dose_information_source if dose_object else "",
         "events": dose_object.event_count if dose_object else None,
         "received": received,

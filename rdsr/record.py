@@ -239,6 +239,11 @@ class Event:
     source_to_entrance_mm: float | None = None
     magnification_factor: float | None = None
     percent_fibroglandular: float | None = None
+    # MPPS summary event (rdsr.mpps): values the performed procedure step states
+    entrance_dose_mgy: float | None = None  # at the skin (0040,0302/8302), never Ka,r
+    exposures_total: int | None = None
+    fluoro_time_s: float | None = None
+    exposures: list[dict[str, Any]] = field(default_factory=list)  # technique of each exposure item
     # values read by OCR or otherwise uncertain
     confidence: dict[str, float] = field(default_factory=dict)
     review: list[str] = field(default_factory=list)

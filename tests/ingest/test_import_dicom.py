@@ -42,7 +42,7 @@ def test_it_imports_the_corpus_and_counts_what_each_object_was(spool, corpus_dir
     assert len(statuses) == CORPUS_OBJECTS
     assert counts["imported"] == sum(s == Status.DONE for s in statuses.values())
     assert counts["not dose"] == sum(s == Status.NOT_RELEVANT for s in statuses.values())
-    assert counts["imported"] >= 19
+    assert counts["imported"] == 28  # all but the SR that is not a dose report
     assert counts["imported"] + counts["not dose"] == CORPUS_OBJECTS
     assert (counts["duplicate"], counts["failed"], counts["skipped"]) == (1, 0, 0)
     assert set(ReceivedObject.objects.values_list("origin", flat=True)) == {"import"}
@@ -146,3 +146,20 @@ def test_it_shows_a_progress_bar_on_stderr_when_asked(spool, corpus_file, tmp_pa
     call_command("import_dicom", "--progress", str(tmp_path), stdout=StringIO(), stderr=StringIO())
 
     assert "1/1" in capsys.readouterr().err
+
+
+@pytest.mark.django_db
+def test_the_dx_image_header_scenario_gives_two_studies_and_a_resent_image_changes_nothing(spool, corpus_dir,
+                                                                                           tmp_path):
+    names = ["DX-Im-GE_XR220-1.dcm", "DX-Im-GE_XR220-2.dcm", "DX-Im-GE_XR220-3.dcm",
+             "DX-Im-Carestream_DR7500-1.dcm", "DX-Im-Carestream_DR7500-2.dcm"]
+    for name in names:
+        _import(str(corpus_dir / "dicom" / name))
+    before = list(Study.objects.order_by("pk").values_list("pk", "event_count", "dap_total_gycm2", "updated_at"))
+    out, _ = _import(str(corpus_dir / "dicom" / "DX-Im-GE_XR220-2.dcm"))
+
+    assert _summary_counts(out)["duplicate"] == 1
+    assert list(Study.objects.order_by("pk").values_list("pk", "event_count", "dap_total_gycm2",
+                                                         "updated_at")) == before
+    totals = sorted((count, round(dap, 4)) for _, count, dap, _ in before)
+    assert totals == [(2, 2.117), (3, 0.328)]  # EXPECTED.json: 2.117e-04 and 3.28e-05 Gy·m²

@@ -28,6 +28,7 @@ _PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step":
 _LOCAL_ATTEMPTS = 3
 
 _pool: ThreadPoolExecutor | None = None
+_ocr_pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
@@ -38,6 +39,52 @@ def enqueue_processing(received_object_id: int) -> None:
         _pool.submit(_run_in_thread, received_object_id)
     else:
         _run_here(received_object_id)
+
+
+def enqueue_ocr(received_object_id: int) -> None:
+    """OCR of a bitmap dose screen: the "ocr" queue, or one in-process thread of its own.
+
+    A screen takes about a second of tesseract: it must never hold up the
+    ingest of dose reports behind it. Left undone (broker down), the object
+    stays PROCESSING and the sweeper sends it through ingest to here again.
+    """
+    global _ocr_pool
+    if settings.CELERY_BROKER_URL:
+        from rdsr.tasks import ocr_received_object
+
+        try:
+            ocr_received_object.apply_async(
+                args=[received_object_id], queue="ocr", retry=True, retry_policy=_PUBLISH_RETRY_POLICY
+            )
+        except Exception as exc:
+            logger.warning("could not enqueue OCR of received object %s, left for the sweeper: %s",
+                           received_object_id, exc)
+        return
+    with _pool_lock:
+        if _pool is not None and _ocr_pool is None:
+            _ocr_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-worker")
+        pool = _ocr_pool if _pool is not None else None
+    if pool is not None:
+        pool.submit(_run_ocr_in_thread, received_object_id)
+    else:
+        _run_ocr_here(received_object_id)
+
+
+def _run_ocr_here(received_object_id: int) -> None:
+    from ingest.services import received_object_ocr
+
+    try:
+        received_object_ocr(received_object_id=received_object_id)
+    except Exception:
+        logger.exception("OCR of received object %s failed; left for the sweeper", received_object_id)
+
+
+def _run_ocr_in_thread(received_object_id: int) -> None:
+    close_old_connections()
+    try:
+        _run_ocr_here(received_object_id)
+    finally:
+        connection.close()
 
 
 def enqueue_processing_many(received_object_ids: list[int]) -> None:
@@ -111,11 +158,13 @@ def start_inprocess_workers(n: int) -> ThreadPoolExecutor:
 
 
 def stop_inprocess_workers(*, wait: bool = True) -> None:
-    global _pool
+    global _pool, _ocr_pool
     with _pool_lock:
         pool, _pool = _pool, None
-    if pool is not None:
-        pool.shutdown(wait=wait)
+        ocr_pool, _ocr_pool = _ocr_pool, None
+    for each in (pool, ocr_pool):
+        if each is not None:
+            each.shutdown(wait=wait)
 
 
 def enqueue_call(*, task, args: list, run_here) -> None:

@@ -13,7 +13,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import Q
 from django.utils import timezone
 
-from ingest.dispatch import enqueue_processing
+from ingest.dispatch import enqueue_ocr, enqueue_processing
 from ingest.models import ReceivedObject
 from ingest.spool import spool_write
 from rdsr.bulk import rows_update
@@ -185,11 +185,20 @@ def received_objects_process(*, received_object_ids: list[int], force: bool = Fa
             outcomes[received.pk] = outcome
         else:
             to_store.append((received, record))
+    # A bitmap dose screen waits for OCR on its own queue: it stays
+    # PROCESSING (the sweeper sends it back here if OCR never finishes).
+    ocr_ids = [received.pk for received, record in to_store if record.source.ocr_pending]
+    to_store = [(received, record) for received, record in to_store if not record.source.ocr_pending]
+    for received in claimed:
+        if received.pk in ocr_ids:
+            outcomes[received.pk] = {"status": Status.PROCESSING, "kind": "ocr", "warnings": []}
     if to_store:
         stored = dose_records_store(records=[record for _, record in to_store])
         for (received, record), result in zip(to_store, stored, strict=True):
             outcomes[received.pk] = _store_outcome(received, record, result)
     _finish_many(claimed, outcomes)
+    for pk in ocr_ids:
+        transaction.on_commit(lambda pk=pk: enqueue_ocr(pk), robust=True)
     finished = {r.pk: r for r in claimed}
     others = {r.pk: r for r in ReceivedObject.objects.filter(pk__in=set(ids) - set(finished))}
     return [finished.get(pk) or others[pk] for pk in ids if pk in finished or pk in others]
@@ -274,7 +283,7 @@ def _finish_many(claimed: list[ReceivedObject], outcomes: dict[int, dict]) -> No
         received.warnings = outcome.get("warnings") or []
         received.error = outcome.get("error", "")
         received.study = outcome.get("study")
-        received.processed_at = now
+        received.processed_at = None if received.status == Status.PROCESSING else now
         if received.status == Status.FAILED:
             logger.warning("received object %s failed: %s", received.pk, received.error)
     rows_update(model=ReceivedObject, rows=claimed, fields=_FINISH_FIELDS)
@@ -283,6 +292,57 @@ def _finish_many(claimed: list[ReceivedObject], outcomes: dict[int, dict]) -> No
 def _one_line(what: str, exc: Exception) -> str:
     message = " ".join(str(exc).split()) or "(no message)"
     return f"{what}: {message} [{type(exc).__name__}]"
+
+
+def received_object_ocr(*, received_object_id: int) -> ReceivedObject:
+    """Read a bitmap dose screen waiting for OCR and store its record. Idempotent.
+
+    The device's template (Device.ocr_template) is used when the device is
+    known; a screen that cannot be read ends FAILED with the reason, shown in
+    the review list. Database errors propagate so the task is retried.
+    """
+    from rdsr.models import Device
+    from rdsr.ocr.read import read_dose_screen
+    from rdsr.parse import UnreadableObject
+    from rdsr.services import RecordNotStorable, device_identity_key, dose_record_store
+
+    received = ReceivedObject.objects.filter(pk=received_object_id).first()
+    if received is None:
+        raise ReceivedObject.DoesNotExist(f"no received object {received_object_id}")
+    if received.status != Status.PROCESSING or received.kind != "ocr":
+        return received  # done meanwhile, or reset for reprocessing: nothing to do here
+    ReceivedObject.objects.filter(pk=received.pk).update(processing_started_at=timezone.now())
+    outcome: dict = {"kind": "ocr"}
+    try:
+        import pydicom
+
+        ds = pydicom.dcmread(received.spool_path, force=True)
+        from rdsr.parse import parse_dataset
+
+        key = device_identity_key(parse_dataset(ds, path=received.spool_path).device)
+        template = Device.objects.filter(identity_key=key).values_list("ocr_template", flat=True).first() or None
+        record = read_dose_screen(ds, template=template, path=received.spool_path)
+    except UnreadableObject as exc:
+        outcome.update(status=Status.FAILED, error=_one_line("unreadable dose screen", exc))
+    except FileNotFoundError as exc:
+        outcome.update(status=Status.FAILED, error=f"spool file missing: {exc.filename}")
+    except Exception as exc:
+        logger.exception("OCR crashed on received object %s (%s)", received.pk, received.spool_path)
+        outcome.update(status=Status.FAILED, error=_one_line("OCR error", exc))
+    else:
+        outcome["warnings"] = list(record.warnings)
+        try:
+            result = dose_record_store(record=record)
+        except RecordNotStorable as exc:
+            outcome.update(status=Status.FAILED, error=_one_line("not storable", exc))
+        else:
+            outcome.update(status=Status.DONE, study=result.study)
+    with transaction.atomic():
+        received = ReceivedObject.objects.select_for_update().get(pk=received.pk)
+        if received.status != Status.PROCESSING:
+            return received
+        _finish_many([received], {received.pk: outcome})
+    return received
 
 
 def received_object_give_up(*, received_object_id: int, error: str) -> None:

@@ -1,6 +1,7 @@
 """`python -m rdsr FILE...`: one JSON record per line per file (RECORD.md).
 
-Directories are walked recursively. A file that cannot be read prints
+Directories are walked recursively. A bitmap dose screen is read by OCR
+(tesseract) with every template, the best reading kept. A file that cannot be read prints
 {"source": {"path": ...}, "error": "..."} and the run goes on; the exit code is 1
 when any file failed, else 0. Needs no database and no Django settings.
 """
@@ -13,6 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rdsr.parse import UnreadableObject, parse_file
+from rdsr.record import DoseRecord
+
+
+def _record(path: Path) -> DoseRecord:
+    record = parse_file(path)
+    if record.source.ocr_pending:
+        import pydicom
+
+        from rdsr.ocr.read import read_dose_screen
+
+        record = read_dose_screen(pydicom.dcmread(path, force=True), path=str(path))
+    return record
 
 
 def _files(arguments: list[str]) -> Iterator[Path]:
@@ -33,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stdout
     for path in _files(arguments):
         try:
-            line = parse_file(path).to_dict()
+            line = _record(path).to_dict()
         except UnreadableObject as exc:
             failed = True
             line = {"source": {"path": str(path)}, "error": str(exc)}

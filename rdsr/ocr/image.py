@@ -50,13 +50,13 @@ def screen_pixels(ds: Dataset) -> Image.Image:
     return Image.fromarray(grey.astype(np.uint8), "L")
 
 
-def prepared_for_ocr(image: Image.Image) -> Image.Image:
+def prepared_for_ocr(image: Image.Image, *, width: int = _TARGET_WIDTH) -> Image.Image:
     """Dark text on a light background, enlarged, noise smoothed."""
     pixels = np.asarray(image, dtype=np.uint8)
     # Consoles draw light text on black; the background is the most common level.
     if np.median(pixels) < 128:
         image = ImageOps.invert(image)
-    scale = min(_MAX_SCALE, _TARGET_WIDTH / image.width)
+    scale = min(_MAX_SCALE, width / image.width)
     if scale > 1.05:
         image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
     # No smoothing: on the test screens a median filter ate the thin strokes

@@ -32,6 +32,8 @@ LENGTH_RATIO = (0.85, 2.5)
 # tracking scan covers 1 cm; a localizer at least a few).
 EFFECTIVE_LENGTH_CM = (0.3, 250.0)
 LOCALIZER_LENGTH_CM = (5.0, 250.0)
+# Widths (px) of the second and third looks at a screen with values in doubt.
+SECOND_LOOK_WIDTHS = (1400, 2300)
 DERIVED_FROM_REPORT = "Derived From Human-Readable Reports"  # DCM 113868
 FIELDS = ("ctdivol_mgy", "dlp_mgycm")
 
@@ -54,8 +56,22 @@ def read_dose_screen(ds: Dataset, *, template: str | None = None, path: str | No
     if template and template not in TEMPLATES:
         raise ValueError(f"unknown OCR template {template!r}; known: {', '.join(TEMPLATES)}")
     record = parse_dataset(ds, path=path)
-    lines = read_lines(prepared_for_ocr(screen_pixels(ds)))
-    reading = read_lines_as_record(lines, template=template)
+    image = screen_pixels(ds)
+    reading = read_lines_as_record(read_lines(prepared_for_ocr(image)), template=template)
+    if _doubtful(reading):
+        # Tesseract's slips depend on the size of the glyphs: a second look at
+        # another scale often reads what the first garbled. Both readings pass
+        # the same checks; the one with fewer values in review is kept.
+        for width in SECOND_LOOK_WIDTHS:
+            try:
+                other = read_lines_as_record(read_lines(prepared_for_ocr(image, width=width)), template=template)
+            except ScreenUnreadable:
+                continue
+            if _doubtful(other) < _doubtful(reading):
+                other.warnings.append(f"read at a second scale ({width} px wide): fewer values in doubt")
+                reading = other
+            if not _doubtful(reading):
+                break
     record.source.kind = "ocr"
     record.source.ocr_pending = False
     record.source.dose_information_source = DERIVED_FROM_REPORT
@@ -72,7 +88,9 @@ def read_lines_as_record(lines: list[Line], *, template: str | None = None) -> S
         raise ScreenUnreadable("OCR found no text on the dose screen")
     names = [template] if template else list(TEMPLATES)
     readings = [_check(TEMPLATES[name].parse(lines), lines) for name in names]
-    readings = [r for r in readings if r.table.rows or r.table.total is not None]
+    # A total alone is no dose table for a template chosen per device (any
+    # "Total ... 123" line would do); automatic choice may keep it.
+    readings = [r for r in readings if r.table.rows or (r.table.total is not None and not template)]
     fallback = False
     if not readings and template:
         # The device's layout changed (software update) or was set wrongly: any
@@ -126,10 +144,10 @@ def _check(table: ScreenTable, lines: list[Line]) -> ScreenReading:
     totals = CtTotals(event_count=len(events))
     total = table.total
     if total is None:
-        warnings.append("no total DLP found on the screen: the event DLPs cannot be cross-checked")
+        # Nothing to check the rows against: a row missed or misread goes unseen.
+        warnings.append("no total DLP found on the screen: the values cannot be cross-checked")
         for event in events:
-            if event.dlp_mgycm is not None:
-                _flag(event, "dlp_mgycm")
+            _flag(event, *(name for name in FIELDS if getattr(event, name) is not None))
     else:
         totals.dlp_total_mgycm = total.value
         warnings.append(f"total DLP read as '{total.text}' (confidence {total.confidence:.2f})")
@@ -147,6 +165,10 @@ def _check(table: ScreenTable, lines: list[Line]) -> ScreenReading:
     marker = TEMPLATES[table.template].marker_score(lines)
     score = 2 * valued + (3 if total is not None else 0) + (5 if agreed else 0) + marker - 0.5 * flagged
     return ScreenReading(table=table, events=events, totals=totals, warnings=warnings, score=score)
+
+
+def _doubtful(reading: ScreenReading) -> int:
+    return sum(len(e.review) for e in reading.events) + len(reading.totals.review)
 
 
 def _doubts(name: str, reading: Reading) -> list[str]:

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "drl",
     "alerts",
     "audit",
+    "ris",
 ]
 
 MIDDLEWARE = [
@@ -155,6 +156,12 @@ DICOM_BIND_ADDRESS = _env("DOSEMGMT_SCP_BIND", "0.0.0.0")
 DICOM_PORT = _env_int("DOSEMGMT_SCP_PORT", 11112)
 # Empty: any calling AE title may send. Otherwise only these may associate.
 DICOM_ALLOWED_CALLING_AES = _env_list("DOSEMGMT_SCP_ALLOWED_AES")
+
+# --- HL7 (MLLP from the RIS/HIS) ----------------------------------------------
+HL7_BIND_ADDRESS = _env("DOSEMGMT_HL7_BIND", "0.0.0.0")
+HL7_PORT = _env_int("DOSEMGMT_HL7_PORT", 2575)
+# Hours after an order's scheduled time before it counts as "no dose data yet".
+HL7_ORDER_GRACE_HOURS = _env_int("DOSEMGMT_ORDER_GRACE_HOURS", 24)
 
 WEB_BIND_ADDRESS = _env("DOSEMGMT_WEB_BIND", "127.0.0.1")
 WEB_PORT = _env_int("DOSEMGMT_WEB_PORT", 8000)

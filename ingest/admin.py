@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import Model
 
-from .models import MppsMessage, MppsStep, ReceivedObject
+from .models import Hl7Message, MppsMessage, MppsStep, ReceivedObject
 from .mpps import mpps_step_reprocess
 from .services import received_object_reprocess
 from .views import sop_class_name
@@ -110,4 +110,20 @@ class MppsMessageAdmin(admin.ModelAdmin):
         return _all_fields(self.model)
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Hl7Message)
+class Hl7MessageAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "message_type", "control_id", "sending_application", "status", "ack_code"]
+    list_filter = ["status", "ack_code", "message_type"]
+    search_fields = ["control_id", "sending_application", "sending_facility"]
+    readonly_fields = [f.name for f in Hl7Message._meta.fields if f.name != "raw"] + ["text"]
+    exclude = ["raw"]
+
+    @admin.display(description="message")
+    def text(self, obj: Hl7Message) -> str:
+        return bytes(obj.raw).decode("latin-1").replace("\r", "\n")
+
+    def has_add_permission(self, request) -> bool:
         return False

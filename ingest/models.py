@@ -121,3 +121,52 @@ class MppsMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} #{self.sequence} of {self.step.sop_instance_uid}"
+
+
+class Hl7Message(models.Model):
+    """One HL7 v2 message as received over MLLP, written before it is acknowledged.
+
+    A resend (same sending application, facility and MSH-10 control ID) of a
+    message we accepted is answered AA again and not processed twice.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received, waiting for processing"
+        PROCESSING = "processing", "Processing"
+        DONE = "done", "Applied"
+        IGNORED = "ignored", "Understood, nothing to do (kept)"
+        FAILED = "failed", "Failed (needs review)"
+        REJECTED = "rejected", "Rejected (answered AR or AE)"
+
+    # The message exactly as it arrived between the MLLP start and end blocks.
+    raw = models.BinaryField()
+    sending_application = models.CharField(max_length=227, blank=True)
+    sending_facility = models.CharField(max_length=227, blank=True)
+    control_id = models.CharField(max_length=199, blank=True)
+    message_type = models.CharField(max_length=20, blank=True, db_index=True)  # e.g. ADT^A01
+    version = models.CharField(max_length=10, blank=True)
+    charset = models.CharField(max_length=20, blank=True)  # MSH-18 as sent
+    peer = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+    last_received_at = models.DateTimeField()
+    times_received = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED, db_index=True)
+    ack_code = models.CharField(max_length=2, blank=True)  # AA, AE, AR as last answered
+    error = models.TextField(blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = "HL7 message"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sending_application", "sending_facility", "control_id"],
+                condition=~models.Q(control_id=""),
+                name="hl7_message_unique_control_id_per_sender",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_type or 'HL7'} {self.control_id or '(no control id)'} ({self.get_status_display()})"

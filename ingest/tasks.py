@@ -111,6 +111,33 @@ def sweep_spool() -> int:
     close_old_connections()
     try:
         swept = spool_sweep(older_than_seconds=settings.SWEEPER_STALE_AFTER_SECONDS)
-        return swept + mpps_step_sweep(older_than_seconds=settings.SWEEPER_STALE_AFTER_SECONDS)
+        from ris.services import hl7_message_sweep
+
+        swept += mpps_step_sweep(older_than_seconds=settings.SWEEPER_STALE_AFTER_SECONDS)
+        return swept + hl7_message_sweep(older_than_seconds=settings.SWEEPER_STALE_AFTER_SECONDS)
+    finally:
+        close_old_connections()
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+def process_hl7_message(self, hl7_message_id: int) -> str:
+    """Apply one stored HL7 message (and older unfinished ones of its sender first)."""
+    from ris.services import hl7_message_give_up, hl7_message_process
+
+    close_old_connections()
+    try:
+        return hl7_message_process(message_id=hl7_message_id).status
+    except RETRYABLE_DATABASE_ERRORS as exc:
+        close_old_connections()
+        if self.request.retries >= self.max_retries:
+            error = f"database error, gave up after {self.request.retries + 1} attempts: {exc} [{type(exc).__name__}]"
+            logger.error("HL7 message %s: %s", hl7_message_id, error)
+            try:
+                hl7_message_give_up(message_id=hl7_message_id, error=" ".join(error.split()))
+            except RETRYABLE_DATABASE_ERRORS:
+                logger.exception("could not mark HL7 message %s failed", hl7_message_id)
+            raise
+        logger.warning("database error on HL7 message %s, retrying: %s", hl7_message_id, exc)
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
     finally:
         close_old_connections()

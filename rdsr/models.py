@@ -30,6 +30,34 @@ class Patient(models.Model):
         return f"{self.patient_id or '(no id)'} {self.name}".strip()
 
 
+
+class PatientAlias(models.Model):
+    """An identifier a patient was once known by (merged away by A40/A34, changed by A47).
+
+    The DICOM store and the HL7 feed look identifiers up here too, so an object
+    or message arriving late with the old ID lands on the surviving patient.
+    """
+
+    # The old Patient ID (named so it does not clash with the `patient` key's column).
+    identifier = models.CharField(max_length=64)
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="aliases")
+    # "merge" or "change": how the identifier stopped being the patient's own.
+    reason = models.CharField(max_length=10)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["identifier", "issuer_of_patient_id"], name="patient_alias_unique_id_per_issuer"
+            )
+        ]
+        verbose_name_plural = "patient aliases"
+
+    def __str__(self) -> str:
+        return f"{self.identifier} ({self.issuer_of_patient_id or 'no issuer'}) → patient {self.patient_id}"
+
+
 class Device(models.Model):
     """One physical device (room/modality), whatever route its objects take."""
 

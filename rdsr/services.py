@@ -12,7 +12,8 @@ Patient
     Matched on (patient_id, issuer_of_patient_id). A record without a patient
     ID gets no patient (``study.patient`` stays None) rather than a shared
     "unknown" row that would merge strangers. Known values are never
-    overwritten, only blanks filled: the RIS feed will become the master.
+    overwritten, only blanks filled: the RIS feed is the master. An ID the
+    RIS merged away or changed (rdsr.PatientAlias) finds the surviving patient.
 Device
     One row per physical device: ``identity_key`` is the Device Observer UID
     when the object has one, else "manufacturer|model|station|serial",
@@ -100,7 +101,7 @@ from django.utils import timezone
 
 from . import record as rec
 from .bulk import rows_update
-from .models import Device, DoseObject, IrradiationEvent, Patient, PlaneAccumulation, Study
+from .models import Device, DoseObject, IrradiationEvent, Patient, PatientAlias, PlaneAccumulation, Study
 from .non_patient import Rule
 from .non_patient_services import non_patient_rules_active, study_non_patient_classify
 
@@ -384,6 +385,10 @@ def _patients_upsert(people: list[rec.Patient]) -> dict[tuple[str, str], Patient
     found = read(wanted)
     missing = sorted(set(wanted) - set(found))
     if missing:
+        # An identifier merged away or changed by the RIS finds the surviving patient.
+        found.update(_patient_aliases(missing))
+        missing = [key for key in missing if key not in found]
+    if missing:
         Patient.objects.bulk_create(
             [
                 Patient(patient_id=pid, issuer_of_patient_id=issuer, **wanted[(pid, issuer)])
@@ -494,12 +499,28 @@ def _patient_upsert(patient: rec.Patient) -> Patient | None:
         return None
     row = _one(Patient.objects.filter(**keys))
     if row is None:
+        # An identifier merged away or changed by the RIS finds the surviving patient.
+        row = _patient_aliases([(keys["patient_id"], keys["issuer_of_patient_id"])]).get(
+            (keys["patient_id"], keys["issuer_of_patient_id"])
+        )
+    if row is None:
         # ON CONFLICT DO NOTHING: a concurrent insert of the same patient wins
         # and we read its row instead of failing.
         Patient.objects.bulk_create([Patient(**keys, **known)], ignore_conflicts=True)
         row = Patient.objects.get(**keys)
     _fill_blanks(row, known)
     return row
+
+
+def _patient_aliases(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Patient]:
+    """The surviving patients of identifiers that are aliases, in one query."""
+    rows = PatientAlias.objects.filter(identifier__in=sorted({pid for pid, _ in keys})).select_related("patient")
+    wanted = set(keys)
+    return {
+        (a.identifier, a.issuer_of_patient_id): a.patient
+        for a in rows.order_by()
+        if (a.identifier, a.issuer_of_patient_id) in wanted
+    }
 
 
 def device_identity_key(device: rec.Device) -> str:

@@ -21,9 +21,11 @@ from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler,
 from django.db import close_old_connections, connection
 
 from ingest.dispatch import start_inprocess_workers, stop_inprocess_workers
+from ingest.mllp import Hl7ListenerConfig, hl7_listener_start, hl7_listener_stop
 from ingest.receipts import receipts_recover
 from ingest.scp import ScpConfig, scp_start, scp_stop
 from ingest.services import spool_sweep
+from ris.services import hl7_message_sweep
 
 INPROCESS_WORKERS = 2
 
@@ -36,6 +38,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--web-port", type=int, help=f"web UI port (default {settings.WEB_PORT})")
         parser.add_argument("--scp-port", type=int, help=f"DICOM port (default {settings.DICOM_PORT})")
+        parser.add_argument("--hl7-port", type=int, help=f"HL7 MLLP port (default {settings.HL7_PORT})")
         parser.add_argument("--no-web", action="store_true", help="do not serve the web UI")
 
     def handle(self, *args, **options):
@@ -68,16 +71,22 @@ class Command(BaseCommand):
             scp = scp_start(config=scp_config, recover=False)
         except OSError as exc:
             raise CommandError(f"cannot listen for DICOM on port {scp_config.port}: {exc}") from exc
+        hl7_config = Hl7ListenerConfig(port=options["hl7_port"])
+        try:
+            hl7 = hl7_listener_start(config=hl7_config)
+        except OSError as exc:
+            scp_stop(scp)
+            raise CommandError(f"cannot listen for HL7 on port {hl7_config.port}: {exc}") from exc
         web = None if options["no_web"] else self._start_web(options["web_port"] or settings.WEB_PORT)
-        # The HL7 MLLP listener starts here, beside the SCP, once it exists.
 
-        self._banner(scp_port=scp.server_address[1], scp_config=scp_config, web=web)
+        self._banner(scp_port=scp.server_address[1], scp_config=scp_config, web=web, hl7=hl7)
         while not signals:
             time.sleep(0.2)
         stop.set()
 
         self.stdout.write("stopping: no new associations or requests; finishing running work")
         scp_stop(scp)
+        hl7_listener_stop(hl7)
         if web is not None:
             web.shutdown()
             web.server_close()
@@ -114,7 +123,7 @@ class Command(BaseCommand):
         threading.Thread(target=httpd.serve_forever, name="web", daemon=True).start()
         return httpd
 
-    def _banner(self, *, scp_port: int, scp_config: ScpConfig, web: ThreadedWSGIServer | None) -> None:
+    def _banner(self, *, scp_port: int, scp_config: ScpConfig, web: ThreadedWSGIServer | None, hl7) -> None:
         if web is not None:
             host, port = web.server_address[:2]
             web_line = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
@@ -131,6 +140,7 @@ class Command(BaseCommand):
             f"  web UI      {web_line}",
             f"  DICOM SCP   AE title {scp_config.ae_title}, port {scp_port} on {scp_config.bind_address}"
             f" (calling AEs: {allowed})",
+            f"  HL7 MLLP    port {hl7.server_address[1]} on {hl7.config.bind_address}",
             f"  data dir    {settings.DATA_DIR}",
             f"  database    {_database_label()}",
             f"  processing  {processing}",
@@ -149,6 +159,7 @@ def _sweep_until(stop: threading.Event, *, leftovers_first: bool) -> None:
         close_old_connections()
         try:
             spool_sweep(older_than_seconds=older_than)
+            hl7_message_sweep(older_than_seconds=older_than)
         except Exception:
             # The next round tries again; a dead sweeper would go unnoticed.
             logger.exception("spool sweep failed")

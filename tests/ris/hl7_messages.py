@@ -132,3 +132,24 @@ def wait_processed(control_id: str, *, timeout: float = 60):
         timeout=timeout,
         what=f"HL7 message {control_id} to be processed",
     )
+
+
+def apply(message: str, encoding: str = "latin-1"):
+    """Store a message as the listener does and apply it as the task does."""
+    from ingest.mllp import hl7_message_store
+    from ris.services import hl7_message_process
+
+    receipt = hl7_message_store(raw=message.encode(encoding), peer="test")
+    assert receipt.ack_code == "AA", receipt.text
+    return hl7_message_process(message_id=receipt.message_id)
+
+
+def dose_study(*, study_uid: str, patient_id: str, accession: str = "", study_date: str = "2025-03-01"):
+    """A CT study with dose data, stored through the DICOM store."""
+    from rdsr.services import dose_record_store
+    from tests.rdsr.factories import ct_event, ct_record, uid
+
+    record = ct_record(events=[ct_event(dlp=100.0)], study_uid=study_uid, patient_id=patient_id, sop_uid=uid())
+    record.study.accession_number = accession
+    record.study.study_date = study_date
+    return dose_record_store(record=record).study

@@ -104,7 +104,6 @@ def test_a_worker_on_the_ocr_queue_reads_a_screen_sent_in(child_env, settings, t
                    timeout=120, what=f"the worker to OCR the screen (log {tmp_path / 'worker.log'})")
         received.refresh_from_db()
         assert received.study.events.filter(dlp_mgycm__isnull=False).exists()
-        assert "ocr_received_object" in (tmp_path / "worker.log").read_text()
     finally:
         os.killpg(worker.pid, 15)
         worker.wait(timeout=30)

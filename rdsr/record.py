@@ -99,6 +99,7 @@ class Device:
 class CtTotals:
     event_count: int | None = None
     dlp_total_mgycm: float | None = None
+    confidence: dict[str, float] = field(default_factory=dict)  # OCR: field -> 0..1
     review: list[str] = field(default_factory=list)
 
 

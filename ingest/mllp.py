@@ -409,6 +409,18 @@ class Hl7Listener:
             asyncio.run_coroutine_threadsafe(_stop(), self._loop).result(timeout=30)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=30)
+        # Each writer thread holds a database connection of its own: close them there.
+        barrier = threading.Barrier(self.config.writers)
+
+        def close_connection() -> None:
+            try:
+                barrier.wait(timeout=10)
+            except threading.BrokenBarrierError:
+                pass
+            connection.close()
+
+        for _ in range(self.config.writers):
+            self._executor.submit(close_connection)
         self._executor.shutdown(wait=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -1258,10 +1258,18 @@ def _study_update(
         study.save(update_fields=[*changed, "updated_at"])
 
 
+_BEST_SOURCE_FIELDS = frozenset({"modality", "device_id"})
+
+
 def _study_describe(
     study: Study, record: rec.DoseRecord, *, patient: Patient | None, device: Device | None
 ) -> list[str]:
-    """Fill the study's blank descriptive fields from the record; return those changed."""
+    """Fill the study's blank descriptive fields from the record; return those changed.
+
+    Modality and device follow the best source: an RDSR arriving after the
+    MPPS or OCR of its study replaces what those said (an MPPS names the room
+    only by station, and may say XA for an RF room).
+    """
     described = {
         "accession_number": _clip(Study, "accession_number", record.study.accession_number),
         "study_id": _clip(Study, "study_id", record.study.study_id),
@@ -1277,9 +1285,13 @@ def _study_describe(
         "patient_id": patient.pk if patient else None,
         "device_id": device.pk if device else None,
     }
+    better = bool(study.source_kind) and _rank(record.source.kind) < _rank(study.source_kind)
     changed = []
     for name, value in described.items():
-        if value not in (None, "") and getattr(study, name) in (None, ""):
+        if value in (None, ""):
+            continue
+        current = getattr(study, name)
+        if current in (None, "") or (better and name in _BEST_SOURCE_FIELDS and current != value):
             setattr(study, name, value)
             changed.append(name)
     if {"weight_kg", "height_m"} & set(changed) and study.patient_size_source != "header":

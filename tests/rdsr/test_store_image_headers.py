@@ -106,3 +106,21 @@ def test_mammography_images_give_the_agd_of_each_breast(corpus_file):
     ge = Study.objects.exclude(pk=hologic.pk).get()
     assert (hologic.agd_right_mgy, hologic.agd_left_mgy, hologic.event_count) == (pytest.approx(0.26), None, 1)
     assert (ge.agd_left_mgy, ge.event_count) == (pytest.approx(0.547), 1)
+
+
+@pytest.mark.django_db
+def test_an_rdsr_after_a_lower_source_sets_the_study_modality_and_device(corpus_file):
+    import pydicom
+
+    from tests.rdsr.image_headers import image
+
+    ds = pydicom.dcmread(corpus_file("RF-RDSR-Philips_Allura.dcm"))
+    header = image(sop_class="1.2.840.10008.5.1.4.1.1.12.1", modality="XA", study_uid=ds.StudyInstanceUID,
+                   ImageAndFluoroscopyAreaDoseProduct="500", KVP="70", AcquisitionDate="20260301",
+                   AcquisitionTime="090000", Manufacturer="Other", StationName="ELSEWHERE")
+    dose_record_store(record=parse_bytes(to_bytes(header)))
+    assert Study.objects.get().modality == "XA"
+    dose_record_store(record=parse_file(corpus_file("RF-RDSR-Philips_Allura.dcm")))
+    study = Study.objects.get()
+    assert (study.source_kind, study.modality) == ("rdsr", "RF")
+    assert study.device.manufacturer.startswith("Philips")

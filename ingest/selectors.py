@@ -6,7 +6,7 @@ from django.db.models import Count, Q, QuerySet
 
 from rdsr.models import IrradiationEvent
 
-from .models import MppsStep, ReceivedObject
+from .models import Hl7Message, MppsStep, ReceivedObject
 
 
 def received_object_list(*, statuses: list[str]) -> QuerySet[ReceivedObject]:
@@ -45,3 +45,11 @@ def received_object_list_for_study(*, study_id: int) -> QuerySet[ReceivedObject]
     return ReceivedObject.objects.filter(
         Q(study_id=study_id) | Q(sop_instance_uid__in=event_sources)
     ).order_by("received_at", "id")
+
+
+def hl7_message_review_list(*, limit: int = 100) -> list[Hl7Message]:
+    """HL7 messages that need a person (failed to apply, or rejected), newest first."""
+    statuses = [Hl7Message.Status.FAILED, Hl7Message.Status.REJECTED]
+    return list(
+        Hl7Message.objects.filter(status__in=statuses).defer("raw").order_by("-last_received_at", "-id")[:limit]
+    )

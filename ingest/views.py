@@ -56,6 +56,14 @@ def review_list(request: HttpRequest) -> HttpResponse:
         }
         for step in (selectors.mpps_step_failed_list() if status == Status.FAILED else [])
     ]
+    # HL7 messages that failed or were rejected: listed beside them too, with their error.
+    hl7_failed = [
+        {
+            "message": message,
+            "received": timezone.localtime(message.last_received_at).strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        for message in (selectors.hl7_message_review_list() if status == Status.FAILED else [])
+    ]
     tabs = [
         {"status": s.value, "label": s.label, "count": counts[s.value], "active": s == status}
         for s in REVIEWABLE
@@ -72,6 +80,7 @@ def review_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "rows": rows,
             "mpps_failed": mpps_failed,
+            "hl7_failed": hl7_failed,
         },
     )
 

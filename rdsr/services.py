@@ -14,6 +14,9 @@ Patient
     "unknown" row that would merge strangers. Known values are never
     overwritten, only blanks filled: the RIS feed is the master. An ID the
     RIS merged away or changed (rdsr.PatientAlias) finds the surviving patient.
+    Most DICOM objects state no issuer while the RIS always does: a record
+    without an issuer takes the one patient (or alias) with that ID whatever
+    its issuer; with two of them it is not guessed and gets a row of its own.
 Device
     One row per physical device: ``identity_key`` is the Device Observer UID
     when the object has one, else "manufacturer|model|station|serial",
@@ -384,6 +387,9 @@ def _patients_upsert(people: list[rec.Patient]) -> dict[tuple[str, str], Patient
 
     found = read(wanted)
     missing = sorted(set(wanted) - set(found))
+    if any(not issuer for _, issuer in missing):
+        found.update(_patients_any_issuer([key for key in missing if not key[1]]))
+        missing = [key for key in missing if key not in found]
     if missing:
         # An identifier merged away or changed by the RIS finds the surviving patient.
         found.update(_patient_aliases(missing))
@@ -498,6 +504,8 @@ def _patient_upsert(patient: rec.Patient) -> Patient | None:
     if keys is None:
         return None
     row = _one(Patient.objects.filter(**keys))
+    if row is None and not keys["issuer_of_patient_id"]:
+        row = _patients_any_issuer([(keys["patient_id"], "")]).get((keys["patient_id"], ""))
     if row is None:
         # An identifier merged away or changed by the RIS finds the surviving patient.
         row = _patient_aliases([(keys["patient_id"], keys["issuer_of_patient_id"])]).get(
@@ -512,15 +520,33 @@ def _patient_upsert(patient: rec.Patient) -> Patient | None:
     return row
 
 
+def _patients_any_issuer(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Patient]:
+    """For IDs without an issuer: the one patient with that ID under any issuer, in one query."""
+    by_id: dict[str, list[Patient]] = {}
+    for row in Patient.objects.filter(patient_id__in=sorted({pid for pid, _ in keys})).order_by("pk"):
+        by_id.setdefault(row.patient_id, []).append(row)
+    return {(pid, ""): by_id[pid][0] for pid, _ in keys if len(by_id.get(pid, [])) == 1}
+
+
 def _patient_aliases(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Patient]:
-    """The surviving patients of identifiers that are aliases, in one query."""
+    """The surviving patients of identifiers that are aliases, in one query.
+
+    A key without issuer takes the one alias of that identifier under any issuer.
+    """
     rows = PatientAlias.objects.filter(identifier__in=sorted({pid for pid, _ in keys})).select_related("patient")
     wanted = set(keys)
-    return {
+    aliases = list(rows.order_by())
+    found = {
         (a.identifier, a.issuer_of_patient_id): a.patient
-        for a in rows.order_by()
+        for a in aliases
         if (a.identifier, a.issuer_of_patient_id) in wanted
     }
+    for pid, issuer in wanted - set(found):
+        if not issuer:
+            survivors = {a.patient.pk: a.patient for a in aliases if a.identifier == pid}
+            if len(survivors) == 1:
+                found[(pid, "")] = next(iter(survivors.values()))
+    return found
 
 
 def device_identity_key(device: rec.Device) -> str:

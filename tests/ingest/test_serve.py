@@ -73,8 +73,10 @@ def serve(transactional_db, child_env, tmp_path):
     log_path = tmp_path / "serve.log"
 
     def _start() -> tuple[subprocess.Popen, int, int]:
-        web_port, scp_port = free_port(), free_port()
-        env = child_env(DOSEMGMT_DATA_DIR=str(tmp_path / "data"), CELERY_BROKER_URL="")
+        web_port, scp_port, hl7_port = free_port(), free_port(), free_port()
+        # Its own HL7 port too: the default 2575 may be taken on a real machine.
+        env = child_env(DOSEMGMT_DATA_DIR=str(tmp_path / "data"), CELERY_BROKER_URL="",
+                        DOSEMGMT_HL7_PORT=str(hl7_port))
         process = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--web-port", str(web_port), "--scp-port", str(scp_port)],
             cwd=ROOT,
@@ -87,9 +89,9 @@ def serve(transactional_db, child_env, tmp_path):
         def up() -> bool:
             if process.poll() is not None:
                 pytest.fail(f"serve exited with {process.returncode}:\n{log_path.read_text()}")
-            return answers(web_port) and answers(scp_port)
+            return answers(web_port) and answers(scp_port) and answers(hl7_port)
 
-        wait_until(up, timeout=120, what=f"serve to listen on {web_port} and {scp_port}")
+        wait_until(up, timeout=120, what=f"serve to listen on {web_port}, {scp_port} and {hl7_port}")
         return process, web_port, scp_port
 
     _start.log = lambda: log_path.read_text(errors="replace")

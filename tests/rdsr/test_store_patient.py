@@ -68,3 +68,43 @@ def test_it_keeps_the_patient_at_the_time_of_the_exam_on_the_study():
 
     study = Study.objects.get()
     assert (study.weight_kg, study.height_m, study.age_years) == (81.5, 1.78, 54.0)
+
+
+def _hl7_patient(patient_id: str, issuer: str) -> Patient:
+    return Patient.objects.create(patient_id=patient_id, issuer_of_patient_id=issuer, name="Feed^Patient")
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_an_object_without_issuer_lands_on_the_one_ris_patient_with_that_id(batch):
+    from rdsr.services import dose_records_store
+
+    known = _hl7_patient("P-ISS-1", "HOSP")
+    record = ct_record(events=[ct_event()], study_uid=uid())
+    record.patient.patient_id, record.patient.issuer_of_patient_id = "P-ISS-1", None
+    if batch:
+        dose_records_store(records=[record])
+    else:
+        dose_record_store(record=record)
+    assert Study.objects.get().patient == known
+    assert Patient.objects.count() == 1
+
+
+def test_an_object_without_issuer_is_not_guessed_onto_one_of_two_issuers():
+    _hl7_patient("P-ISS-2", "HOSP")
+    _hl7_patient("P-ISS-2", "CLINIC")
+    record = ct_record(events=[ct_event()], study_uid=uid())
+    record.patient.patient_id, record.patient.issuer_of_patient_id = "P-ISS-2", None
+    dose_record_store(record=record)
+    assert Study.objects.get().patient.issuer_of_patient_id == ""
+    assert Patient.objects.count() == 3
+
+
+def test_an_object_without_issuer_follows_an_alias_the_ris_merged_away():
+    from rdsr.models import PatientAlias
+
+    survivor = _hl7_patient("P-NEW", "HOSP")
+    PatientAlias.objects.create(identifier="P-OLD", issuer_of_patient_id="HOSP", patient=survivor, reason="merge")
+    record = ct_record(events=[ct_event()], study_uid=uid())
+    record.patient.patient_id, record.patient.issuer_of_patient_id = "P-OLD", None
+    dose_record_store(record=record)
+    assert Study.objects.get().patient == survivor

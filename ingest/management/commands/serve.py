@@ -22,6 +22,7 @@ from django.db import close_old_connections, connection
 
 from ingest.dispatch import start_inprocess_workers, stop_inprocess_workers
 from ingest.mllp import Hl7ListenerConfig, hl7_listener_start, hl7_listener_stop
+from ingest.mpps import mpps_step_sweep
 from ingest.receipts import receipts_recover
 from ingest.scp import ScpConfig, scp_start, scp_stop
 from ingest.services import spool_sweep
@@ -159,6 +160,7 @@ def _sweep_until(stop: threading.Event, *, leftovers_first: bool) -> None:
         close_old_connections()
         try:
             spool_sweep(older_than_seconds=older_than)
+            mpps_step_sweep(older_than_seconds=older_than)
             hl7_message_sweep(older_than_seconds=older_than)
         except Exception:
             # The next round tries again; a dead sweeper would go unnoticed.

@@ -88,6 +88,7 @@ class ObjectReview:
     # Why the image cannot be shown ("" when it can be tried).
     image_problem: str
     superseded: bool
+    study_dlp_shown: str = ""
     template_choices: list[tuple[str, str]] = field(default_factory=list)
     phantoms: tuple[str, ...] = PHANTOMS
 
@@ -176,6 +177,7 @@ def ocr_object_review(*, dose_object_id: int) -> ObjectReview:
         received=received,
         image_problem=_image_problem(received),
         superseded=obj.study.source_kind != "ocr",
+        study_dlp_shown=sig(obj.study.dlp_total_mgycm, 6) or "—",
         template_choices=template_choices(),
     )
 

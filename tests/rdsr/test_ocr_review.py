@@ -18,8 +18,12 @@ from rdsr.ocr_review import (
 from rdsr.parse import parse_dataset
 from rdsr.record import CtTotals, Event
 from rdsr.services import dose_record_store
-from tests.ingest.conftest import receive, spool  # noqa: F401
+from tests.ingest import conftest as ingest_fixtures
+from tests.ingest.conftest import receive
 from tests.ocr.screens import one
+
+# The ingest tests' private spool (and dispatch without a broker), as fixtures of this module.
+spool = ingest_fixtures.spool
 
 
 def stored_screen(*, total_in_review: bool = True, seed: int = 8) -> DoseObject:
@@ -82,7 +86,7 @@ def row(obj: DoseObject, position: int) -> IrradiationEvent:
 
 
 @pytest.mark.django_db
-def test_values_in_review_are_left_out_of_the_study_total_until_decided(spool):  # noqa: F811
+def test_values_in_review_are_left_out_of_the_study_total_until_decided(spool):
     obj = stored_screen()
 
     study = Study.objects.get(pk=obj.study_id)
@@ -91,7 +95,7 @@ def test_values_in_review_are_left_out_of_the_study_total_until_decided(spool): 
 
 
 @pytest.mark.django_db
-def test_confirming_a_value_brings_it_into_the_study_totals(spool):  # noqa: F811
+def test_confirming_a_value_brings_it_into_the_study_totals(spool):
     obj = stored_screen()
     event = row(obj, 4)
 
@@ -109,7 +113,7 @@ def test_confirming_a_value_brings_it_into_the_study_totals(spool):  # noqa: F81
 
 
 @pytest.mark.django_db
-def test_the_last_decision_on_an_event_removes_its_review_list(spool):  # noqa: F811
+def test_the_last_decision_on_an_event_removes_its_review_list(spool):
     obj = stored_screen()
     event = row(obj, 3)
 
@@ -121,7 +125,7 @@ def test_the_last_decision_on_an_event_removes_its_review_list(spool):  # noqa: 
 
 
 @pytest.mark.django_db
-def test_correcting_a_value_changes_it_and_keeps_what_ocr_read(spool):  # noqa: F811
+def test_correcting_a_value_changes_it_and_keeps_what_ocr_read(spool):
     obj = stored_screen()
     event = row(obj, 4)
 
@@ -141,7 +145,7 @@ def test_correcting_a_value_changes_it_and_keeps_what_ocr_read(spool):  # noqa: 
 
 
 @pytest.mark.django_db
-def test_a_value_not_in_review_can_be_corrected_but_not_confirmed(spool):  # noqa: F811
+def test_a_value_not_in_review_can_be_corrected_but_not_confirmed(spool):
     obj = stored_screen()
     event = row(obj, 2)
 
@@ -165,7 +169,7 @@ def test_a_value_not_in_review_can_be_corrected_but_not_confirmed(spool):  # noq
         ("kvp", 120.0, "not a value to review"),
     ],
 )
-def test_an_implausible_or_malformed_correction_is_refused_and_changes_nothing(spool, field, value, why):  # noqa: F811
+def test_an_implausible_or_malformed_correction_is_refused_and_changes_nothing(spool, field, value, why):
     obj = stored_screen()
     event = row(obj, 4)
     before = Study.objects.get(pk=obj.study_id).dlp_total_mgycm
@@ -180,7 +184,7 @@ def test_an_implausible_or_malformed_correction_is_refused_and_changes_nothing(s
 
 
 @pytest.mark.django_db
-def test_a_total_dlp_in_review_was_not_kept_so_it_must_be_entered(spool):  # noqa: F811
+def test_a_total_dlp_in_review_was_not_kept_so_it_must_be_entered(spool):
     obj = stored_screen()
     assert obj.stated_totals["ct_totals"]["dlp_total_mgycm"] is None
 
@@ -189,7 +193,7 @@ def test_a_total_dlp_in_review_was_not_kept_so_it_must_be_entered(spool):  # noq
 
 
 @pytest.mark.django_db
-def test_a_corrected_total_dlp_comes_back_into_the_study_total(spool):  # noqa: F811
+def test_a_corrected_total_dlp_comes_back_into_the_study_total(spool):
     obj = stored_screen()
     for position, name in ((3, "ctdivol_mgy"), (4, "ctdivol_mgy"), (4, "dlp_mgycm")):
         ocr_value_confirm(event_id=row(obj, position).pk, field=name, user="mpe")
@@ -210,7 +214,7 @@ def test_a_corrected_total_dlp_comes_back_into_the_study_total(spool):  # noqa: 
 
 
 @pytest.mark.django_db
-def test_a_read_total_dlp_in_review_can_be_confirmed(spool):  # noqa: F811
+def test_a_read_total_dlp_in_review_can_be_confirmed(spool):
     obj = stored_screen()
     # As a store that keeps the read total beside its review flag would leave it.
     obj.stated_totals["ct_totals"]["dlp_total_mgycm"] = 1532.56
@@ -224,7 +228,7 @@ def test_a_read_total_dlp_in_review_can_be_confirmed(spool):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_an_implausible_total_is_refused(spool):  # noqa: F811
+def test_an_implausible_total_is_refused(spool):
     obj = stored_screen()
 
     with pytest.raises(ReviewRefused, match="not plausible"):
@@ -232,7 +236,7 @@ def test_an_implausible_total_is_refused(spool):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_every_decision_is_audited_with_the_patient(spool):  # noqa: F811
+def test_every_decision_is_audited_with_the_patient(spool):
     obj = stored_screen()
     event = row(obj, 4)
 
@@ -252,7 +256,7 @@ def test_every_decision_is_audited_with_the_patient(spool):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_only_values_read_by_ocr_are_reviewed_here(spool):  # noqa: F811
+def test_only_values_read_by_ocr_are_reviewed_here(spool):
     obj = stored_screen()
     event = row(obj, 4)
     IrradiationEvent.objects.filter(pk=event.pk).update(source_kind="rdsr")

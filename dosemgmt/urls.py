@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("rdsr.urls_ocr")),
     path("", include("rdsr.urls_patients")),
     path("", include("audit.urls")),
+    path("", include("ris.urls")),
 ]

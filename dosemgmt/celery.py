@@ -13,3 +13,12 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # the ingest of dose objects.
 app.conf.task_queues = (Queue("ingest"), Queue("ocr"), Queue("reports"))
 app.autodiscover_tasks()
+# Procedure mapping of studies new or changed since they were mapped (drl.tasks).
+app.conf.beat_schedule = {
+    **app.conf.beat_schedule,
+    "drl-mapping-refresh": {
+        "task": "drl.tasks.drl_mapping_refresh",
+        "schedule": 300.0,
+        "options": {"queue": "reports"},
+    },
+}

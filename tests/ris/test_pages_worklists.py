@@ -108,3 +108,16 @@ def test_the_order_page_shows_its_last_message_and_its_study(logged_in, scenario
 def test_the_order_list_finds_an_order_by_accession_number(logged_in, scenario):
     text = page_text(logged_in.get(reverse("order-list"), {"q": "W1"}))
     assert "1 order from the RIS match" in text and "W2" not in text
+
+
+def test_a_worklist_page_takes_the_same_queries_for_many_rows(logged_in, django_assert_max_num_queries):
+    for n in range(3):
+        apply(orm("NW", "P1", accession=f"M{n}"))
+        dose_study(study_uid=f"1.2.9.8{n}", patient_id=f"OTHER-{n}", accession=f"M{n}")
+    with django_assert_max_num_queries(12) as few:
+        logged_in.get(URL, {"tab": "mismatch"})
+    for n in range(3, 20):
+        apply(orm("NW", "P1", accession=f"M{n}"))
+        dose_study(study_uid=f"1.2.9.8{n}", patient_id=f"OTHER-{n}", accession=f"M{n}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        logged_in.get(URL, {"tab": "mismatch"})

@@ -163,7 +163,7 @@ def _event_decide(
         details["ocr_review"] = decisions
         event.details = details
         event.save(update_fields=[field, "details"])
-        _object_sums_refresh(study, event.source_sop_instance_uid)
+        dose_services.dose_object_sums_refresh(study=study, sop_instance_uid=event.source_sop_instance_uid)
         dose_services.study_totals_refresh(study_id=study.pk)
         decision = ReviewDecision(study.pk, field, action, decisions[field]["ocr_value"], decided)
         audit_record(
@@ -185,23 +185,6 @@ def _event_decide(
     return decision
 
 
-def _object_sums_refresh(study: Study, sop_uid: str) -> None:
-    """Recompute what the object's own events add up to, now that a value left review.
-
-    The store compares it with the object's stated total; it is computed with
-    the store's own helpers so both sides follow one rule.
-    """
-    obj = DoseObject.objects.select_for_update().filter(study=study, sop_instance_uid=sop_uid).first()
-    if obj is None:
-        return
-    rows = IrradiationEvent.objects.filter(study=study, source_sop_instance_uid=sop_uid).order_by("position")
-    facts = [dose_services._facts_of_row(row) for row in rows]
-    sums = dose_services._event_sums(facts, modality=study.modality or "CT")
-    if sums != obj.event_sums:
-        obj.event_sums = sums
-        obj.save(update_fields=["event_sums"])
-
-
 # --- the total DLP the screen states -------------------------------------------
 
 
@@ -221,6 +204,9 @@ def _total_decide(
         ct = dict(stated.get("ct_totals") or {})
         review = [str(name) for name in ct.get("review") or []]
         current = ct.get(TOTAL_FIELD)
+        if current is None:
+            # The store keeps a total in doubt aside, out of the study totals.
+            current = (ct.get("in_review") or {}).get(TOTAL_FIELD)
         if value is None:
             if TOTAL_FIELD not in review:
                 raise ReviewRefused("The total DLP is not in review: nothing to confirm.")
@@ -244,8 +230,10 @@ def _total_decide(
             "by": user,
             "at": timezone.now().isoformat(),
         }
+        aside = {k: v for k, v in (ct.get("in_review") or {}).items() if k != TOTAL_FIELD}
         ct.update(
-            {TOTAL_FIELD: decided, "review": [n for n in review if n != TOTAL_FIELD], "ocr_review": decisions}
+            {TOTAL_FIELD: decided, "review": [n for n in review if n != TOTAL_FIELD], "ocr_review": decisions,
+             "in_review": aside}
         )
         stated["ct_totals"] = ct
         obj.stated_totals = stated

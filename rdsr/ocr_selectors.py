@@ -160,7 +160,7 @@ def ocr_object_review(*, dose_object_id: int) -> ObjectReview:
     ct = (obj.stated_totals or {}).get("ct_totals") or {}
     total = _cell(
         TOTAL_FIELD,
-        ct.get(TOTAL_FIELD),
+        ct.get(TOTAL_FIELD) if ct.get(TOTAL_FIELD) is not None else (ct.get("in_review") or {}).get(TOTAL_FIELD),
         (ct.get("confidence") or {}).get(TOTAL_FIELD),
         TOTAL_FIELD in (ct.get("review") or []),
         (ct.get("ocr_review") or {}).get(TOTAL_FIELD),

@@ -196,7 +196,8 @@ UNIT_SUFFIXES = [
 WORDS = {"dlp": "DLP", "dap": "DAP", "agd": "AGD", "ctdivol": "CTDIvol", "rp": "RP", "ssde": "SSDE"}
 # Keys of the stated totals that only group others, or describe the statement itself.
 STATED_GROUPS = {"ct_totals", "mammo_totals"}
-STATED_SKIPPED = {"sop_instance_uid", "kind", "events_in_object", "review", "planes", "confidence"}
+STATED_SKIPPED = {"sop_instance_uid", "kind", "events_in_object", "review", "planes", "confidence", "in_review",
+                  "ocr_review"}
 
 
 def _label(key: str) -> str:

@@ -172,6 +172,24 @@ def study_totals_refresh(*, study_id: int) -> Study:
     return study
 
 
+def dose_object_sums_refresh(*, study: Study, sop_instance_uid: str) -> None:
+    """Recompute what one stored object's own events add up to (DoseObject.event_sums).
+
+    For writers that change stored events in place, before study_totals_refresh:
+    the sums are what the object's stated totals are compared with. Call it
+    inside the caller's transaction, with the study locked.
+    """
+    obj = DoseObject.objects.select_for_update().filter(study=study, sop_instance_uid=sop_instance_uid).first()
+    if obj is None:
+        return
+    rows = IrradiationEvent.objects.filter(study=study, source_sop_instance_uid=sop_instance_uid).order_by(
+        "position")
+    sums = _event_sums([_facts_of_row(row) for row in rows], modality=study.modality or "CT")
+    if sums != obj.event_sums:
+        obj.event_sums = sums
+        obj.save(update_fields=["event_sums"])
+
+
 def dose_records_store(*, records: list[rec.DoseRecord]) -> list[StoreResult | Exception]:
     """Store several records in one transaction, with the same rules as `dose_record_store`.
 
@@ -840,7 +858,7 @@ def _stated_of_record(record: rec.DoseRecord) -> dict[str, Any]:
     stated: dict[str, Any] = {}
     if record.ct_totals is not None:
         ct = _without_reviewed(dataclasses.asdict(record.ct_totals))
-        if any(v is not None for k, v in ct.items() if k != "review"):
+        if any(v is not None for k, v in ct.items() if k not in ("review", "confidence")):
             stated["ct_totals"] = ct
     if record.planes:
         stated["planes"] = [_without_reviewed(dataclasses.asdict(p)) for p in record.planes]
@@ -858,8 +876,14 @@ def _stated_of_record(record: rec.DoseRecord) -> dict[str, Any]:
 
 
 def _without_reviewed(values: dict[str, Any]) -> dict[str, Any]:
+    """The values with those in review blanked; what was read is kept aside under
+    "in_review", for the person who confirms or corrects it (rdsr.ocr_review)."""
     review = set(values.get("review") or [])
-    return {k: (None if k in review else v) for k, v in values.items()}
+    kept = {k: (None if k in review else v) for k, v in values.items()}
+    aside = {k: v for k, v in values.items() if k in review and v is not None}
+    if aside:
+        kept["in_review"] = aside
+    return kept
 
 
 # --- totals -------------------------------------------------------------------

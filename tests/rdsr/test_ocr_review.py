@@ -184,12 +184,18 @@ def test_an_implausible_or_malformed_correction_is_refused_and_changes_nothing(s
 
 
 @pytest.mark.django_db
-def test_a_total_dlp_in_review_was_not_kept_so_it_must_be_entered(spool):
+def test_a_total_dlp_in_review_is_kept_aside_out_of_the_totals_and_can_be_confirmed(spool):
     obj = stored_screen()
-    assert obj.stated_totals["ct_totals"]["dlp_total_mgycm"] is None
+    ct = obj.stated_totals["ct_totals"]
+    assert ct["dlp_total_mgycm"] is None  # never fills or checks a study total while in doubt
+    assert ct["in_review"]["dlp_total_mgycm"] == pytest.approx(1532.56)
 
-    with pytest.raises(ReviewRefused, match="enter the value"):
-        ocr_total_confirm(dose_object_id=obj.pk, user="mpe")
+    ocr_total_confirm(dose_object_id=obj.pk, user="mpe")
+
+    obj.refresh_from_db()
+    ct = obj.stated_totals["ct_totals"]
+    assert (ct["dlp_total_mgycm"], ct["review"], ct["in_review"]) == (pytest.approx(1532.56), [], {})
+    assert ct["ocr_review"]["dlp_total_mgycm"]["action"] == "confirmed"
 
 
 @pytest.mark.django_db
@@ -205,26 +211,12 @@ def test_a_corrected_total_dlp_comes_back_into_the_study_total(spool):
     obj.refresh_from_db()
     ct = obj.stated_totals["ct_totals"]
     assert (ct["dlp_total_mgycm"], ct["review"]) == (1533.0, [])
-    assert ct["ocr_review"]["dlp_total_mgycm"]["ocr_value"] is None
+    assert ct["ocr_review"]["dlp_total_mgycm"]["ocr_value"] == pytest.approx(1532.56)
     assert ct["ocr_review"]["dlp_total_mgycm"]["ocr_confidence"] == 0.62
     study = Study.objects.get(pk=obj.study_id)
     assert study.dlp_total_mgycm == 1533.0
     assert study.stated_totals["ct_totals"]["dlp_total_mgycm"] == 1533.0
     assert not any("need review" in w for w in study.warnings)
-
-
-@pytest.mark.django_db
-def test_a_read_total_dlp_in_review_can_be_confirmed(spool):
-    obj = stored_screen()
-    # As a store that keeps the read total beside its review flag would leave it.
-    obj.stated_totals["ct_totals"]["dlp_total_mgycm"] = 1532.56
-    obj.save(update_fields=["stated_totals"])
-
-    ocr_total_confirm(dose_object_id=obj.pk, user="mpe")
-
-    obj.refresh_from_db()
-    assert obj.stated_totals["ct_totals"]["review"] == []
-    assert obj.stated_totals["ct_totals"]["ocr_review"]["dlp_total_mgycm"]["action"] == "confirmed"
 
 
 @pytest.mark.django_db

@@ -49,8 +49,8 @@ def test_the_object_page_shows_values_confidences_and_the_screen(logged_in, spoo
     image = logged_in.get(f"/ocr/objects/{obj.pk}/screen.png")
 
     assert "15.11" in html and "33 %" in html and "264.11" in html and "48 %" in html
-    assert "62 %" in html  # the total's confidence, its value not kept
-    assert html.count('value="confirm"') == 3
+    assert "62 %" in html and "1532.56" in html  # the total in review, with its confidence
+    assert html.count('value="confirm"') == 4  # three event values and the total
     assert f'src="/ocr/objects/{obj.pk}/screen.png"' in html
     assert "Automatic: try every template" in html
     assert image.status_code == 200

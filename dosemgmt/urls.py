@@ -15,5 +15,6 @@ urlpatterns = [
     path("", include("rdsr.urls_ocr")),
     path("", include("rdsr.urls_patients")),
     path("", include("audit.urls")),
+    path("", include("drl.urls")),
     path("", include("ris.urls")),
 ]

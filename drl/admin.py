@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 
 from .models import (
+    QUANTITIES,
     DrlSet,
     DrlValue,
     EventMapping,
@@ -68,8 +70,24 @@ class MappingChangeAdmin(_ReadOnly):
     raw_id_fields = ("study", "event")
 
 
+class DrlValueForm(forms.ModelForm):
+    """A DRL value is in the canonical unit of its quantity (DOMAIN.md §4): convert before typing it in."""
+
+    class Meta:
+        model = DrlValue
+        fields = [f.name for f in DrlValue._meta.fields if f.editable and not f.primary_key]
+
+    def clean(self):
+        data = super().clean()
+        quantity = data.get("quantity")
+        if quantity in QUANTITIES and data.get("unit") != QUANTITIES[quantity][1]:
+            self.add_error("unit", f"{QUANTITIES[quantity][0]} is stored in {QUANTITIES[quantity][1]}")
+        return data
+
+
 class DrlValueInline(admin.TabularInline):
     model = DrlValue
+    form = DrlValueForm
     extra = 0
     fields = (
         "procedure",
@@ -102,6 +120,7 @@ class DrlSetAdmin(admin.ModelAdmin):
 
 @admin.register(DrlValue)
 class DrlValueAdmin(admin.ModelAdmin):
+    form = DrlValueForm
     list_display = ("drl_set", "procedure", "quantity", "value", "unit", "level", "needs_verification")
     list_filter = ("quantity", "needs_verification", "drl_set")
     search_fields = ("procedure__name", "drl_set__name")

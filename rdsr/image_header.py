@@ -114,8 +114,61 @@ def header_modality(ds: Dataset) -> str | None:
     return MODALITIES.get((text(ds, "Modality") or "").upper())
 
 
+# Enhanced multi-frame objects (Enhanced CT, Breast Tomosynthesis, Enhanced XA/XRF)
+# keep technique and dose in functional-group macros rather than at the top level.
+_FUNCTIONAL_GROUPS = ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
+_DOSE_MACROS = (
+    "XRay3DAcquisitionSequence",  # breast tomosynthesis, 3D XA: kVp, mAs, organ dose, thickness
+    "CTExposureSequence",  # CTDIvol, exposure, tube current
+    "CTAcquisitionTypeSequence",
+    "CTAcquisitionDetailsSequence",
+    "CTXRayDetailsSequence",  # kVp, filter, focal spot
+    "CTGeometrySequence",
+    "IrradiationEventIdentificationSequence",
+    "XRayAcquisitionDoseSequence",
+    "FrameAcquisitionSequence",
+    "FrameContentSequence",
+)
+
+
+def header_view(ds: Dataset, reader: Reader) -> Dataset:
+    """The header with the attributes of an enhanced object's dose macros lifted to the top level.
+
+    A top-level attribute always wins. The first item of each macro is read
+    (shared groups before the first frame's); an object whose frames name
+    several irradiation events is read as its first, with a warning.
+    """
+    places = [ds]
+    for group in _FUNCTIONAL_GROUPS:
+        items = _items(ds, group)
+        if items:
+            places.append(items[0])
+    macros = [item for place in places for name in _DOSE_MACROS for item in _items(place, name)[:1]]
+    if not macros:
+        return ds
+    view = Dataset()
+    view.update(ds)
+    for item in macros:
+        for element in item:
+            if element.keyword and element.keyword not in view:
+                view.add(element)
+    events = {text(item, "IrradiationEventUID") for frame in _items(ds, "PerFrameFunctionalGroupsSequence")
+              for item in _items(frame, "IrradiationEventIdentificationSequence")[:1]} - {None}
+    if len(events) > 1:
+        reader.warn(f"enhanced object with {len(events)} irradiation events in its frames: read as its first")
+    return view
+
+
+def _items(ds: Dataset, keyword: str) -> list[Dataset]:
+    try:
+        return list(ds.get(keyword) or [])
+    except Exception:  # noqa: BLE001 - a damaged sequence is an absent one
+        return []
+
+
 def read_image_header(ds: Dataset, record: DoseRecord, reader: Reader) -> str | None:
     """Fill the record from an image header; return why there is no dose, or None when there is."""
+    ds = header_view(ds, reader)
     modality = header_modality(ds)
     sop_class = text(ds, "SOPClassUID") or ""
     if modality is None:

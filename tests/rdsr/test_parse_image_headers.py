@@ -173,3 +173,47 @@ def test_a_dose_info_capture_from_an_implicit_vr_sender_still_gives_the_private_
     record = parse_bytes(out.getvalue())
     assert record.ct_totals.dlp_total_mgycm == pytest.approx(1102.44609)
     assert [round(e.dlp_mgycm or 0, 2) for e in record.events] == [0, 196.01, 248.59, 657.85]
+
+
+def _item(**attributes):
+    from pydicom.dataset import Dataset
+
+    item = Dataset()
+    for keyword, value in attributes.items():
+        setattr(item, keyword, value)
+    return item
+
+
+def test_an_enhanced_ct_image_gives_ctdivol_from_its_functional_groups():
+    shared = _item(CTExposureSequence=[_item(CTDIvol=8.25, ExposureInmAs=120.0, ExposureTimeInms=500.0)],
+                   CTXRayDetailsSequence=[_item(KVP="100")],
+                   CTAcquisitionTypeSequence=[_item(AcquisitionType="SPIRAL")])
+    event_uid = uid()
+    frame = _item(IrradiationEventIdentificationSequence=[_item(IrradiationEventUID=event_uid)])
+    ds = image(sop_class="1.2.840.10008.5.1.4.1.1.2.1", modality="CT", SharedFunctionalGroupsSequence=[shared],
+               PerFrameFunctionalGroupsSequence=[frame, frame], AcquisitionDateTime="20260301101600")
+    [event] = parse_dataset(ds).events
+    assert (event.ctdivol_mgy, event.kvp, event.event_type) == (8.25, 100.0, "Spiral Acquisition")
+    assert event.exposure_time_s == pytest.approx(0.5)
+    assert event.irradiation_event_uid == event_uid
+
+
+def test_a_breast_tomosynthesis_object_gives_agd_from_its_acquisition_macro():
+    acquisition = _item(KVP="31", ExposureInmAs=55.0, OrganDose="0.0152", OrganExposed="BREAST",
+                        BodyPartThickness="52", CompressionForce="110", EntranceDoseInmGy="5.5")
+    ds = image(sop_class="1.2.840.10008.5.1.4.1.1.13.1.3", modality="MG", ImageLaterality="L",
+               SharedFunctionalGroupsSequence=[_item(XRay3DAcquisitionSequence=[acquisition])],
+               AcquisitionDateTime="20260301102000")
+    record = parse_dataset(ds)
+    [event] = record.events
+    assert event.agd_mgy == pytest.approx(1.52)
+    assert (event.compression_thickness_mm, event.exposure_mas, event.laterality) == (52.0, 55.0, "L")
+    assert record.mammo_totals.agd_accumulated_mgy == {"left": pytest.approx(1.52)}
+
+
+def test_an_enhanced_object_with_several_irradiation_events_says_it_reads_the_first():
+    frames = [_item(IrradiationEventIdentificationSequence=[_item(IrradiationEventUID=uid())]) for _ in range(2)]
+    ds = image(sop_class="1.2.840.10008.5.1.4.1.1.2.1", modality="CT", PerFrameFunctionalGroupsSequence=frames,
+               SharedFunctionalGroupsSequence=[_item(CTExposureSequence=[_item(CTDIvol=3.0)])])
+    record = parse_dataset(ds)
+    assert any("2 irradiation events" in w for w in record.warnings)

@@ -150,6 +150,7 @@ def _check(table: ScreenTable, lines: list[Line]) -> ScreenReading:
             _flag(event, *(name for name in FIELDS if getattr(event, name) is not None))
     else:
         totals.dlp_total_mgycm = total.value
+        totals.confidence["dlp_total_mgycm"] = round(total.confidence, 3)
         warnings.append(f"total DLP read as '{total.text}' (confidence {total.confidence:.2f})")
         for doubt in _doubts("dlp_total_mgycm", total):
             _flag(totals, "dlp_total_mgycm")

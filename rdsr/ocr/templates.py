@@ -39,6 +39,9 @@ class Reading:
     value: float | None
     confidence: float
     doubts: list[str] = field(default_factory=list)
+    # Where the value stands in the image read (left, top, right, bottom), for a second look at it alone.
+    box: tuple[int, int, int, int] | None = None
+    decimals: set[int] | None = None  # the decimals the layout draws it with
 
 
 @dataclass
@@ -69,17 +72,23 @@ def read_number(text: str, confidence: float, *, decimals: set[int] | None = Non
     cleaned = raw.replace(",", ".")
     doubts: list[str] = []
     if not _NUMBER.fullmatch(cleaned):
-        # A decimal point read as a colon ("93:31", "93:.31") is the commonest slip.
-        mended = re.sub(r"(?<=\d)[:;]\.?(?=\d)", ".", cleaned).translate(_DIGIT_FIXES)
+        # A decimal point read as a colon ("93:31", "93:.31") or a degree sign
+        # ("12°55") is the commonest slip.
+        mended = re.sub(r"(?<=\d)[:;°]\.?(?=\d)", ".", cleaned).translate(_DIGIT_FIXES)
         if not _NUMBER.fullmatch(mended):
-            return Reading(text=text, value=None, confidence=confidence, doubts=[f"'{text}' is not a number"])
+            return Reading(text=text, value=None, confidence=confidence, doubts=[f"'{text}' is not a number"],
+                           decimals=decimals)
         doubts.append(f"'{text}' read as {mended}")
         cleaned = mended
     if decimals is not None:
         given = len(cleaned.split(".")[1]) if "." in cleaned else 0
-        if given not in decimals:
+        if given == 0 and len(decimals) == 1 and (drawn := next(iter(decimals))) and len(cleaned) > drawn:
+            # The point was lost ("5403" for "54.03"): the layout says where it stands.
+            cleaned = f"{cleaned[:-drawn]}.{cleaned[-drawn:]}"
+            doubts.append(f"'{text}' has no decimal point, read as {cleaned}")
+        elif given not in decimals:
             doubts.append(f"'{text}' has {given} decimals, the screen draws {'/'.join(map(str, sorted(decimals)))}")
-    return Reading(text=text, value=float(cleaned), confidence=confidence, doubts=doubts)
+    return Reading(text=text, value=float(cleaned), confidence=confidence, doubts=doubts, decimals=decimals)
 
 
 def _phantom(text: str | None) -> str | None:
@@ -106,7 +115,9 @@ def _event_type(word: str | None) -> str | None:
 
 def _reading(line: Line, match: re.Match, group: str, decimals: set[int]) -> Reading:
     start, end = match.span(group)
-    return read_number(match.group(group), line.confidence_of(start, end), decimals=decimals)
+    reading = read_number(match.group(group), line.confidence_of(start, end), decimals=decimals)
+    reading.box = line.box_of(start, end)
+    return reading
 
 
 class Template:
@@ -194,7 +205,7 @@ class SiemensPatientProtocol(Template):
     _total = re.compile(r"T\S{3,5}\s+\S{2,3}\s+(?P<total>\S+)\s*m\S*$")
     # The scan number is often misread ("BS" for "1"); kV always has digits.
     _row_start = re.compile(
-        r"^(?P<label>[A-Za-z][^\d\s]*(?:\s+[A-Za-z][^\d\s]*)?)\s+(?P<scan>\S{1,3})\s+(?P<kv>\d[\dOo]{1,2})\S?\s"
+        r"^(?P<label>[A-Za-z][^\d\s]*(?:\s+[A-Za-z][^\d\s]*)?)\s+(?P<scan>\S{1,3})\s+(?P<kv>\d[\dOo]{1,2})\S{0,2}\s"
     )
 
     def parse(self, lines: list[Line]) -> ScreenTable:
@@ -218,34 +229,52 @@ class SiemensPatientProtocol(Template):
             table.rows.append(row)
         return table
 
+    # CTDIvol: a number drawn with two decimals, its phantom letter perhaps
+    # stuck to it ("6.45L"); with the point lost ("5403S") only when the letter is there.
+    _ctdivol = re.compile(r"(?P<number>[\dOo]+[.,:;°][\dOo]{2,3}|\d{3,4}(?=[LS]))"
+                          r"(?P<letter>[LS])?\W?")
+    # The phantom letter alone, as OCR draws it: "L", "S", "Lb", "LE", "L:", "5S", "8S".
+    _letter = re.compile(r"\d?(?P<letter>[LS])\S{0,2}")
+
     def _row(self, line: Line, start: re.Match) -> ScreenRow | None:
-        # CTDIvol is the number followed by the phantom letter (L: 32 cm, S:
-        # 16 cm), alone or stuck to it ("6.45L"); DLP is the next word. The
-        # mAs column before it varies ("35 mA", "95 / 110") and TI/cSL after it
-        # are often garbled, so the letter is the anchor; without it, read
-        # from the right (cSL, TI, DLP, CTDIvol).
+        # CTDIvol is the first number with two decimals (the mAs column before
+        # it has none: "35 mA", "95 / 110"), followed by the phantom letter (L:
+        # 32 cm, S: 16 cm); DLP is the next number. TI/cSL after it are often
+        # garbled. Without such a number, read from the right (cSL, TI, DLP, CTDIvol).
         words = line.words[len(start.group(0).split()):]
-        ctdivol_word = dlp_word = None
+        ctdivol = dlp_word = None
         letter = None
-        for i, word in enumerate(words[:-1]):
-            if m := re.fullmatch(r"(\S*\d)([LS])\W?", word.text):
-                ctdivol_word = type(word)(text=m.group(1), confidence=word.confidence, start=word.start)
-                letter, dlp_word = m.group(2), _next_number(words[i + 1:])
-                break
-            if i > 0 and re.fullmatch(r"[LS]\W?", word.text) and re.search(r"\d", words[i - 1].text):
-                ctdivol_word, letter, dlp_word = words[i - 1], word.text[0], _next_number(words[i + 1:])
-                break
-        if ctdivol_word is None:
+        for i, word in enumerate(words):
+            m = self._ctdivol.fullmatch(word.text)
+            if m is None or not re.search(r"\d", m.group("number")):
+                continue
+            number, letter, rest = m.group("number"), m.group("letter"), words[i + 1:]
+            ctdivol = read_number(number, word.confidence, decimals=self.decimals["ctdivol_mgy"])
+            if letter is None and rest and (lm := self._letter.fullmatch(rest[0].text)):
+                letter, rest = lm.group("letter"), rest[1:]
+            elif letter is None and re.fullmatch(r"[\dOo]+[.,:;°][\dOo]{2}5", number):
+                # The letter S read as a 5 stuck to the value ("45.645").
+                ctdivol = read_number(number[:-1], word.confidence, decimals=self.decimals["ctdivol_mgy"])
+                ctdivol.doubts.append(f"'{word.text}' read as {number[:-1]} S (phantom letter)")
+                letter = "S"
+            ctdivol.box = word.box
+            dlp_word = _next_number(rest) if rest else None
+            break
+        if ctdivol is None:
             if len(words) < 5:
                 return None
-            ctdivol_word, dlp_word = words[-4], words[-3]
+            ctdivol = read_number(words[-4].text, words[-4].confidence, decimals=self.decimals["ctdivol_mgy"])
+            ctdivol.box = words[-4].box
+            dlp_word = words[-3]
         label = start.group("label")
         row = ScreenRow(line=line.text, label=label, event_type=_event_type(label),
                         phantom={"L": "body32", "S": "head16"}.get(letter or ""),
                         kvp=read_number(start.group("kv"), 1.0).value)
-        row.values["ctdivol_mgy"] = read_number(ctdivol_word.text, ctdivol_word.confidence,
-                                                decimals=self.decimals["ctdivol_mgy"])
-        row.values["dlp_mgycm"] = read_number(dlp_word.text, dlp_word.confidence, decimals=self.decimals["dlp_mgycm"])
+        row.values["ctdivol_mgy"] = ctdivol
+        if dlp_word is not None:
+            row.values["dlp_mgycm"] = read_number(dlp_word.text, dlp_word.confidence,
+                                                  decimals=self.decimals["dlp_mgycm"])
+            row.values["dlp_mgycm"].box = dlp_word.box
         return row
 
 

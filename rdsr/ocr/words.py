@@ -22,6 +22,7 @@ class Word:
     text: str
     confidence: float  # 0..1, tesseract's own
     start: int = 0  # offset in the line's text
+    box: tuple[int, int, int, int] | None = None  # left, top, right, bottom in the image read
 
 
 @dataclass
@@ -34,8 +35,19 @@ class Line:
 
     def confidence_of(self, start: int, end: int) -> float:
         """The lowest confidence of the words that the span [start, end) touches."""
-        touched = [w.confidence for w in self.words if w.start < end and w.start + len(w.text) > start]
+        touched = [w.confidence for w in self.touching(start, end)]
         return min(touched, default=0.0)
+
+    def touching(self, start: int, end: int) -> list[Word]:
+        return [w for w in self.words if w.start < end and w.start + len(w.text) > start]
+
+    def box_of(self, start: int, end: int) -> tuple[int, int, int, int] | None:
+        """The box around the words that the span [start, end) touches (None when not read from an image)."""
+        boxes = [w.box for w in self.touching(start, end)]
+        if not boxes or any(b is None for b in boxes):
+            return None
+        return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                max(b[3] for b in boxes))
 
 
 def read_lines(image: Image.Image) -> list[Line]:
@@ -46,10 +58,41 @@ def read_lines(image: Image.Image) -> list[Line]:
         if not text:
             continue
         key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
-        line = lines.setdefault(key, Line())
-        offset = len(line.text) + (1 if line.words else 0)
-        line.words.append(Word(text=text, confidence=max(0.0, float(data["conf"][i])) / 100.0, start=offset))
-    return [lines[key] for key in sorted(lines)]
+        left, top = int(data["left"][i]), int(data["top"][i])
+        box = (left, top, left + int(data["width"][i]), top + int(data["height"][i]))
+        lines.setdefault(key, Line()).words.append(
+            Word(text=text, confidence=max(0.0, float(data["conf"][i])) / 100.0, box=box))
+    return [_joined(lines[key]) for key in sorted(lines)]
+
+
+def _joined(line: Line) -> Line:
+    """The line with numbers that tesseract split at the decimal point ("546 . 08", "398 .85") made whole again."""
+    words: list[Word] = []
+    dangling = False  # the last word ends with a point that was a word of its own
+    for word in line.words:
+        previous = words[-1] if words else None
+        if previous is not None and re.search(r"\d$", previous.text) and re.fullmatch(r"\.\d*\W?", word.text):
+            words[-1] = _merged(previous, word)
+            dangling = word.text == "."
+            continue
+        if previous is not None and dangling and re.fullmatch(r"\d+\W?", word.text):
+            words[-1] = _merged(previous, word)
+            dangling = False
+            continue
+        dangling = False
+        words.append(word)
+    offset = 0
+    for word in words:
+        word.start = offset
+        offset += len(word.text) + 1
+    return Line(words=words)
+
+
+def _merged(a: Word, b: Word) -> Word:
+    box = None
+    if a.box and b.box:
+        box = (min(a.box[0], b.box[0]), min(a.box[1], b.box[1]), max(a.box[2], b.box[2]), max(a.box[3], b.box[3]))
+    return Word(text=a.text + b.text, confidence=min(a.confidence, b.confidence), box=box)
 
 
 def line_from_text(text: str, confidence: float = 1.0) -> Line:

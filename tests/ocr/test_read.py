@@ -57,6 +57,7 @@ def test_it_chooses_the_template_of_the_screen_by_itself(layout):
     assert len(record.events) == len(g.screen.events)
     assert record.events[0].event_type == "Constant Angle Acquisition"
     assert record.ct_totals.dlp_total_mgycm == g.screen.dlp_total_mgycm
+    assert 0 < record.ct_totals.confidence["dlp_total_mgycm"] <= 1
     assert all(0 <= c <= 1 for e in record.events for c in e.confidence.values())
     assert record.study.study_instance_uid == g.dataset.StudyInstanceUID
 
@@ -111,11 +112,37 @@ def test_it_flags_a_ctdivol_that_does_not_fit_dlp_and_scan_length():
 
 
 def test_it_flags_implausible_and_badly_formed_values():
+    implausible = read_lines_as_record(_lines(GE_TEXT.format(dlp2="310.00", ctdi3="1000.00", total="540.00")))
+    badly_formed = read_lines_as_record(_lines(GE_TEXT.format(dlp2="310.00", ctdi3="10.0", total="540.00")))
+
+    assert "ctdivol_mgy" in implausible.events[2].review
+    assert any("outside the plausible" in w for w in implausible.warnings)
+    assert "ctdivol_mgy" in badly_formed.events[2].review
+    assert any("1 decimals" in w for w in badly_formed.warnings)
+
+
+def test_it_puts_back_a_lost_decimal_point_but_flags_the_value():
     reading = read_lines_as_record(_lines(GE_TEXT.format(dlp2="310.00", ctdi3="1000", total="540.00")))
 
+    assert reading.events[2].ctdivol_mgy == 10.0
     assert "ctdivol_mgy" in reading.events[2].review
-    assert any("0 decimals" in w for w in reading.warnings)
-    assert any("outside the plausible" in w for w in reading.warnings)
+    assert any("no decimal point" in w for w in reading.warnings)
+
+
+def test_it_joins_a_number_split_at_its_point_and_finds_the_siemens_phantom_letter():
+    from rdsr.ocr.templates import TEMPLATES
+    from rdsr.ocr.words import _joined
+
+    ge = _joined(line_from_text("3 Helical I492.500-I880.625 13.35 546 . 08 Body 32"))
+    siemens = [line_from_text(t) for t in ("Brain 5 100 212/210 45.64 5S 720.8 5.7 0.6",
+                                           "Chest 6 80 120/110 19.45 Lb 651.0 1.0 0.6",
+                                           "Topogram 1 80 60mA 0.125 2.4 5.7 0.6")]
+
+    assert ge.text.endswith("13.35 546.08 Body 32")
+    rows = TEMPLATES["siemens-patient-protocol"].parse(siemens).rows
+    assert [(r.values["ctdivol_mgy"].value, r.values["dlp_mgycm"].value, r.phantom) for r in rows] == [
+        (45.64, 720.8, "head16"), (19.45, 651.0, "body32"), (0.12, 2.4, "head16")]
+    assert rows[2].values["ctdivol_mgy"].doubts  # the 5 taken for an S: in review
 
 
 def test_it_flags_values_read_with_low_confidence():

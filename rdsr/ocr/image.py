@@ -50,8 +50,8 @@ def screen_pixels(ds: Dataset) -> Image.Image:
     return Image.fromarray(grey.astype(np.uint8), "L")
 
 
-def prepared_for_ocr(image: Image.Image, *, width: int = _TARGET_WIDTH) -> Image.Image:
-    """Black text on white, enlarged, then binarised (Otsu)."""
+def prepared_for_ocr(image: Image.Image, *, width: int = _TARGET_WIDTH, binarise: bool = True) -> Image.Image:
+    """Black text on white, enlarged, then binarised (Otsu) unless `binarise` is false."""
     pixels = np.asarray(image, dtype=np.uint8)
     # Consoles draw light text on black; the background is the most common level.
     if np.median(pixels) < 128:
@@ -64,7 +64,7 @@ def prepared_for_ocr(image: Image.Image, *, width: int = _TARGET_WIDTH) -> Image
     # Binarising after the enlargement does remove the noise: tesseract's own
     # threshold left grain around the glyphs that garbled whole rows (54 test
     # screens: 97.2 % -> 99.0 % of values right).
-    return binarised(image)
+    return binarised(image) if binarise else image
 
 
 def otsu_threshold(pixels: np.ndarray) -> int:

@@ -13,13 +13,14 @@ totals and statistics until a person confirms or corrects it beside the image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from PIL import Image
 from pydicom.dataset import Dataset
 
-from rdsr.ocr.image import ScreenUnreadable, prepared_for_ocr, screen_pixels
-from rdsr.ocr.templates import LOCALIZER, TEMPLATES, Reading, ScreenTable
-from rdsr.ocr.words import Line, read_lines
+from rdsr.ocr.image import ScreenUnreadable, binarised, prepared_for_ocr, screen_pixels
+from rdsr.ocr.templates import LOCALIZER, TEMPLATES, Reading, ScreenTable, read_number
+from rdsr.ocr.words import Line, read_cells, read_lines
 from rdsr.record import CtTotals, DoseRecord, Event
 
 # Below this tesseract confidence a value is not taken without a person's look.
@@ -47,6 +48,8 @@ class ScreenReading:
     totals: CtTotals
     warnings: list[str]
     score: float
+    lines: list[Line] = field(default_factory=list)
+    image: Image.Image | None = None  # the grey image read, for reading cells again
 
 
 def read_dose_screen(ds: Dataset, *, template: str | None = None, path: str | None = None) -> DoseRecord:
@@ -57,14 +60,14 @@ def read_dose_screen(ds: Dataset, *, template: str | None = None, path: str | No
         raise ValueError(f"unknown OCR template {template!r}; known: {', '.join(TEMPLATES)}")
     record = parse_dataset(ds, path=path)
     image = screen_pixels(ds)
-    reading = read_lines_as_record(read_lines(prepared_for_ocr(image)), template=template)
+    reading = _read_at(image, None, template)
     if _doubtful(reading):
         # Tesseract's slips depend on the size of the glyphs: a second look at
         # another scale often reads what the first garbled. Both readings pass
         # the same checks; the one with fewer values in review is kept.
         for width in SECOND_LOOK_WIDTHS:
             try:
-                other = read_lines_as_record(read_lines(prepared_for_ocr(image, width=width)), template=template)
+                other = _read_at(image, width, template)
             except ScreenUnreadable:
                 continue
             if _doubtful(other) < _doubtful(reading):
@@ -72,6 +75,7 @@ def read_dose_screen(ds: Dataset, *, template: str | None = None, path: str | No
                 reading = other
             if not _doubtful(reading):
                 break
+    reading = _second_opinion(reading)
     record.source.kind = "ocr"
     record.source.ocr_pending = False
     record.source.dose_information_source = DERIVED_FROM_REPORT
@@ -80,6 +84,56 @@ def read_dose_screen(ds: Dataset, *, template: str | None = None, path: str | No
     record.ct_totals = reading.totals
     record.warnings = [w for w in record.warnings if "read by OCR" not in w] + reading.warnings
     return record
+
+
+def _read_at(image: Image.Image, width: int | None, template: str | None) -> ScreenReading:
+    grey = prepared_for_ocr(image, binarise=False, **({"width": width} if width else {}))
+    reading = read_lines_as_record(read_lines(binarised(grey)), template=template)
+    reading.image = grey
+    return reading
+
+
+def _second_opinion(reading: ScreenReading) -> ScreenReading:
+    """Every value read again alone (its cell cropped, digits only); values then re-checked.
+
+    Two readings that agree change nothing. When they differ, a value that
+    passed every check goes to review (the second reading in the warnings); a
+    doubtful one is replaced by a well-formed second reading, and stays in
+    review unless the table's arithmetic then makes it certain.
+    """
+    table = reading.table
+    if reading.image is None:
+        return reading
+    cells = [(row.values, name) for row in table.rows if not row.blank for name in FIELDS
+             if (r := row.values.get(name)) is not None and r.box is not None]
+    holder = {"dlp_total_mgycm": table.total}
+    if table.total is not None and table.total.box is not None:
+        cells.append((holder, "dlp_total_mgycm"))
+    if not cells:
+        return reading
+    alone = read_cells(reading.image, [values[name].box for values, name in cells])
+    for (values, name), second_read in zip(cells, alone, strict=True):
+        first = values[name]
+        if second_read is None:
+            continue
+        second = read_number(second_read[0], second_read[1], decimals=first.decimals)
+        if second.value is not None and first.value is not None and abs(second.value - first.value) < 1e-9:
+            continue
+        low, high = PLAUSIBLE[name]
+        well_formed = second.value is not None and not _doubts(name, second) and low <= second.value <= high
+        if _doubts(name, first) and well_formed:
+            second.box, second.second_look = first.box, True
+            second.doubts.append(f"'{first.text}' in its row, '{second.text}' read alone")
+            values[name] = second
+        elif not _doubts(name, first):
+            first.doubts.append(f"read alone as '{second_read[0]}'")
+    table.total = holder["dlp_total_mgycm"]
+    checked = _check(table, reading.lines)
+    checked.warnings = reading.warnings[:1] + [w for w in reading.warnings[1:] if w.startswith(("the device's",
+                                                                                               "read at a"))] \
+        + checked.warnings
+    checked.image, checked.lines = reading.image, reading.lines
+    return checked
 
 
 def read_lines_as_record(lines: list[Line], *, template: str | None = None) -> ScreenReading:
@@ -165,7 +219,7 @@ def _check(table: ScreenTable, lines: list[Line]) -> ScreenReading:
     agreed = total is not None and "dlp_total_mgycm" not in totals.review
     marker = TEMPLATES[table.template].marker_score(lines)
     score = 2 * valued + (3 if total is not None else 0) + (5 if agreed else 0) + marker - 0.5 * flagged
-    return ScreenReading(table=table, events=events, totals=totals, warnings=warnings, score=score)
+    return ScreenReading(table=table, events=events, totals=totals, warnings=warnings, score=score, lines=lines)
 
 
 def _doubtful(reading: ScreenReading) -> int:
@@ -212,6 +266,21 @@ def _check_sum(table: ScreenTable, events: list[Event], total: Reading, totals: 
     added = sum(ev.dlp_mgycm for _, ev in rows_with_dose)
     # The console adds unrounded values: allow half a unit of the last digit of each.
     tolerance = _half_unit(total.text) + sum(_half_unit(row.values["dlp_mgycm"].text) for row, _ in rows_with_dose)
+    doubtful = [ev for _, ev in rows_with_dose if "dlp_mgycm" in ev.review]
+    if len(doubtful) == 1 and "dlp_total_mgycm" not in totals.review:
+        # One DLP in doubt, the total and every other DLP certain: the
+        # doubtful one is the total less the others.
+        ev = doubtful[0]
+        derived = round(total.value - sum(e.dlp_mgycm for _, e in rows_with_dose if e is not ev), 6)
+        position = events.index(ev) + 1
+        if abs(derived - ev.dlp_mgycm) < 1e-6:
+            # Exactly, not within rounding: a misread digit anywhere breaks it.
+            ev.review.remove("dlp_mgycm")
+            warnings.append(f"row {position}: DLP {ev.dlp_mgycm:g} confirmed by the total: {total.value:g} less the "
+                            "other rows")
+        else:
+            warnings.append(f"row {position}: DLP read as {ev.dlp_mgycm:g}, the total less the other rows gives "
+                            f"{derived:g}")
     if abs(added - total.value) > tolerance + 1e-9:
         # A misread DLP, or a row missed or read twice: rows may be out of
         # step with the screen, so no value of the table is certain.

@@ -27,7 +27,7 @@ STATIONARY = "Stationary Acquisition"
 
 # OCR's usual confusions between letters and digits inside a number.
 _DIGIT_FIXES = str.maketrans({"O": "0", "o": "0", "D": "0", "Q": "0", "l": "1", "I": "1", "|": "1", "i": "1",
-                              "S": "5", "s": "5", "B": "8", "Z": "2", "z": "2", "G": "6", "b": "6"})
+                              "S": "5", "s": "5", "B": "8", "Z": "2", "z": "2", "G": "6", "b": "6", "@": "0"})
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -42,6 +42,7 @@ class Reading:
     # Where the value stands in the image read (left, top, right, bottom), for a second look at it alone.
     box: tuple[int, int, int, int] | None = None
     decimals: set[int] | None = None  # the decimals the layout draws it with
+    second_look: bool = False  # taken from the cell read alone, in place of what its row gave
 
 
 @dataclass
@@ -258,6 +259,10 @@ class SiemensPatientProtocol(Template):
                 ctdivol.doubts.append(f"'{word.text}' read as {number[:-1]} S (phantom letter)")
                 letter = "S"
             ctdivol.box = word.box
+            if word.box and len(number) < len(word.text):
+                # Only the number, not the letter stuck to it, for a second look.
+                left, top, right, bottom = word.box
+                ctdivol.box = (left, top, left + round((right - left) * len(number) / len(word.text)), bottom)
             dlp_word = _next_number(rest) if rest else None
             break
         if ctdivol is None:

@@ -30,9 +30,10 @@ def test_it_reads_98_percent_of_values_right_and_flags_every_wrong_one():
 
     print(f"{total.fields} fields, {total.right} right ({total.accuracy:.1%}), {total.wrong_flagged} wrong and flagged")
     assert total.wrong_unflagged == []
-    # The issue asks for 98 %; this set measures 97.2 % (385 of 396), the rest
-    # all in review. Not met yet: the bar below guards against going back.
-    assert total.accuracy >= 0.97
+    # The issue's bar. This set measured 97.2 % before binarising, re-reading
+    # doubtful cells alone and checking DLPs against the total; 100 % after
+    # (other seeds of the generator: 98.9-100 %).
+    assert total.accuracy >= 0.98
 
 
 def test_it_flags_every_wrong_value_on_harsh_screens():
@@ -108,7 +109,9 @@ def test_it_flags_a_ctdivol_that_does_not_fit_dlp_and_scan_length():
     # "10.00" misread as "70.00": the DLPs still add up.
     reading = read_lines_as_record(_lines(GE_TEXT.format(dlp2="310.00", ctdi3="70.00", total="540.00")))
 
-    assert reading.events[2].review == ["ctdivol_mgy", "dlp_mgycm"]
+    # The DLP is then certain by the total less the other rows; the CTDIvol is not.
+    assert reading.events[2].review == ["ctdivol_mgy"]
+    assert any("fit" in w or "x CTDIvol" in w for w in reading.warnings)
 
 
 def test_it_flags_implausible_and_badly_formed_values():
@@ -153,6 +156,28 @@ def test_it_flags_values_read_with_low_confidence():
 
     assert reading.events[1].review == ["ctdivol_mgy"]
     assert reading.events[1].confidence["ctdivol_mgy"] == 0.4
+
+
+def test_a_doubtful_dlp_is_certain_when_the_total_less_the_other_rows_gives_exactly_it():
+    lines = _lines(GE_TEXT.format(dlp2="310.00", ctdi3="10.00", total="540.00"))
+    lines[3].words[4].confidence = 0.4  # DLP of row 2
+
+    reading = read_lines_as_record(lines)
+
+    assert reading.events[1].review == []
+    assert reading.events[1].confidence["dlp_mgycm"] == 0.4
+    assert any("row 2: DLP 310 confirmed by the total" in w for w in reading.warnings)
+
+
+def test_a_doubtful_dlp_that_the_total_contradicts_stays_in_review_with_the_derived_value():
+    lines = _lines(GE_TEXT.format(dlp2="340.00", ctdi3="10.00", total="540.00"))
+    lines[3].words[4].confidence = 0.4
+
+    reading = read_lines_as_record(lines)
+
+    assert reading.events[1].dlp_mgycm == 340.0  # never silently replaced
+    assert "dlp_mgycm" in reading.events[1].review and reading.totals.review == ["dlp_total_mgycm"]
+    assert any("the total less the other rows gives 310" in w for w in reading.warnings)
 
 
 def test_a_screen_without_pixel_data_gives_a_clear_error():

@@ -165,6 +165,10 @@ HL7_ORDER_GRACE_HOURS = _env_int("DOSEMGMT_ORDER_GRACE_HOURS", 24)
 
 WEB_BIND_ADDRESS = _env("DOSEMGMT_WEB_BIND", "127.0.0.1")
 WEB_PORT = _env_int("DOSEMGMT_WEB_PORT", 8000)
+# Link from every dose value to its images, e.g. a PACS viewer or a DICOMweb address:
+# "https://pacs.example/viewer?StudyInstanceUID={study_instance_uid}" ({accession_number} and
+# {patient_id} work too). Empty: no image links.
+VIEWER_URL_TEMPLATE = _env("DOSEMGMT_VIEWER_URL_TEMPLATE")
 
 # --- Celery ------------------------------------------------------------------
 CELERY_BROKER_URL = _env("CELERY_BROKER_URL") or None

@@ -16,5 +16,6 @@ urlpatterns = [
     path("", include("rdsr.urls_patients")),
     path("", include("audit.urls")),
     path("", include("drl.urls")),
+    path("", include("drl.urls_stats")),
     path("", include("ris.urls")),
 ]

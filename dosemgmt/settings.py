@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "alerts",
     "audit",
     "ris",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -169,6 +170,30 @@ WEB_PORT = _env_int("DOSEMGMT_WEB_PORT", 8000)
 # "https://pacs.example/viewer?StudyInstanceUID={study_instance_uid}" ({accession_number} and
 # {patient_id} work too). Empty: no image links.
 VIEWER_URL_TEMPLATE = _env("DOSEMGMT_VIEWER_URL_TEMPLATE")
+
+# --- Exports -----------------------------------------------------------------
+# Files of background exports; served to staff only, removed after EXPORT_KEEP_DAYS.
+EXPORT_DIR = Path(_env("DOSEMGMT_EXPORT_DIR", str(DATA_DIR / "exports"))).resolve()
+EXPORT_KEEP_DAYS = _env_int("DOSEMGMT_EXPORT_KEEP_DAYS", 7)
+# A list export with more rows than this runs as a background job, not in the request.
+EXPORT_DIRECT_MAX_ROWS = _env_int("DOSEMGMT_EXPORT_DIRECT_MAX_ROWS", 50000)
+
+
+def _export_secret() -> str:
+    # The key of the pseudonyms (HMAC-SHA256) in national exports: one per
+    # installation, kept, so that repeated exports stay linkable. Losing it
+    # breaks that link; it must never be shared with the recipients.
+    secret = _env("DOSEMGMT_EXPORT_SECRET")
+    if secret:
+        return secret
+    secret_file = DATA_DIR / "export_secret"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(48))
+        secret_file.chmod(0o600)
+    return secret_file.read_text().strip()
+
+
+EXPORT_SECRET = _export_secret()
 
 # --- Celery ------------------------------------------------------------------
 CELERY_BROKER_URL = _env("CELERY_BROKER_URL") or None

@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("drl.urls")),
     path("", include("drl.urls_stats")),
     path("", include("ris.urls")),
+    path("", include("exports.urls")),
 ]

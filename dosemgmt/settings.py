@@ -99,6 +99,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "alerts.context_processors.open_alerts",
             ],
         },
     },
@@ -163,6 +164,28 @@ HL7_BIND_ADDRESS = _env("DOSEMGMT_HL7_BIND", "0.0.0.0")
 HL7_PORT = _env_int("DOSEMGMT_HL7_PORT", 2575)
 # Hours after an order's scheduled time before it counts as "no dose data yet".
 HL7_ORDER_GRACE_HOURS = _env_int("DOSEMGMT_ORDER_GRACE_HOURS", 24)
+
+# --- Alerts and e-mail ----------------------------------------------------------
+# Django's mail settings; without EMAIL_HOST the embedded install writes mails to the log.
+EMAIL_HOST = _env("EMAIL_HOST")
+EMAIL_PORT = _env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = _env("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = 30
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = _env("DEFAULT_FROM_EMAIL", "dosemgmt@localhost")
+# Local time (HH:MM) of the daily digest, and what an empty one does: "send" (says
+# there is nothing to report) or "skip".
+ALERTS_DIGEST_TIME = _env("DOSEMGMT_DIGEST_TIME", "07:00")
+ALERTS_DIGEST_WHEN_EMPTY = _env("DOSEMGMT_DIGEST_WHEN_EMPTY", "send")
+# Beat's crontab entries (the digest) run on the hospital's local time.
+CELERY_TIMEZONE = TIME_ZONE
+# How links in e-mails start, e.g. https://dose.hospital.example
+ALERTS_BASE_URL = _env("DOSEMGMT_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 WEB_BIND_ADDRESS = _env("DOSEMGMT_WEB_BIND", "127.0.0.1")
 WEB_PORT = _env_int("DOSEMGMT_WEB_PORT", 8000)

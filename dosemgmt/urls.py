@@ -18,5 +18,6 @@ urlpatterns = [
     path("", include("drl.urls")),
     path("", include("drl.urls_stats")),
     path("", include("ris.urls")),
+    path("", include("alerts.urls")),
     path("", include("exports.urls")),
 ]

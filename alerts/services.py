@@ -444,9 +444,9 @@ def alert_transition(
         alert = Alert.objects.select_for_update().get(pk=alert_id)
         old = alert.status
         if status not in TRANSITIONS.get(old, set()):
+            wanted = Alert.Status(status).label.lower() if status in Alert.Status.values else repr(status)
             raise TransitionInvalid(
-                f"Alert #{alert.pk} is {alert.get_status_display().lower()}; it cannot become "
-                f"{Alert.Status(status).label.lower() if status in Alert.Status.values else status!r}."
+                f"Alert #{alert.pk} is {alert.get_status_display().lower()}; it cannot become {wanted}."
             )
         if status == Alert.Status.JUSTIFIED and not justification:
             raise TransitionInvalid("A justification code is needed to justify an alert.")

@@ -25,8 +25,12 @@ def alerts_evaluate_new() -> int:
         close_old_connections()
 
 
-@shared_task(acks_late=True)
-def alert_notify_urgent(alert_id: int) -> int:
+@shared_task(bind=True, acks_late=True)
+def alert_notify_urgent(self, alert_id: int) -> int:
+    """Enqueued once the new alert is committed; without a broker it runs inline in the
+    evaluating thread, whose connection is not ours to close."""
+    if self.request.is_eager:
+        return _notify_urgent(alert_id=alert_id)
     close_old_connections()
     try:
         return _notify_urgent(alert_id=alert_id)

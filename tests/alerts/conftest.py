@@ -42,7 +42,7 @@ def ct_study(*, name: str = "CT head", ctdivol: float = 40.0, dlp: float = 700.0
     study = make_study(modality="CT", study_date=date, study_description=fields.pop("description", name or ""), **fields)
     for _ in range(events):
         make_event(study, ctdivol_mgy=ctdivol, dlp_mgycm=dlp / events, protocol=protocol, phantom=phantom,
-                   kvp=fields.get("kvp", 120.0), pitch=0.55)
+                   kvp=120.0, pitch=0.55)
     if name:
         mapped(study, name)
     return study

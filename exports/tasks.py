@@ -8,7 +8,7 @@ from django.db import close_old_connections
 from .services import export_job_run
 
 
-@shared_task(acks_late=True, queue="reports")
+@shared_task(acks_late=True)  # published on the reports queue by exports.dispatch
 def export_job_run_task(job_id: int) -> str:
     close_old_connections()
     try:

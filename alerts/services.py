@@ -468,8 +468,8 @@ def alert_transition(
 
 def alert_assign(*, alert_id: int, assignee_id: int | None, username: str, request=None) -> Alert:
     with transaction.atomic():
-        alert = Alert.objects.select_for_update().select_related("assigned_to").get(pk=alert_id)
-        old = alert.assigned_to.get_username() if alert.assigned_to else ""
+        alert = Alert.objects.select_for_update().get(pk=alert_id)
+        old = alert.assigned_to.get_username() if alert.assigned_to_id else ""
         alert.assigned_to_id = assignee_id
         alert.save(update_fields=["assigned_to", "updated_at"])
         alert.refresh_from_db(fields=["assigned_to"])

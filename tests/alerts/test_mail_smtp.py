@@ -46,8 +46,19 @@ def _parts(message: Message) -> dict[str, str]:
     return {p.get_content_type(): p.get_payload(decode=True).decode() for p in message.walk() if not p.is_multipart()}
 
 
+@pytest.fixture
+def tasks_inline():
+    """The notification task runs where it is enqueued (as without a broker), even on the services run."""
+    from dosemgmt.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
 def test_an_urgent_alert_is_mailed_at_once_to_the_recipients_of_its_rule_and_room(
-    smtp, only_rules, django_capture_on_commit_callbacks
+    smtp, only_rules, django_capture_on_commit_callbacks, tasks_inline
 ):
     [rule] = only_rules("de-ct-other-ctdivol")
     study = ct_study(name="CT chest", ctdivol=150.0, phantom="body32", protocol="Thorax spiral", weight_kg=91.0)

@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler, get_internal_wsgi_application
 from django.db import close_old_connections, connection
 
+from alerts.services import alerts_sweep
 from drl.services import mapping_refresh
 from ingest.dispatch import start_inprocess_workers, stop_inprocess_workers
 from ingest.mllp import Hl7ListenerConfig, hl7_listener_start, hl7_listener_stop
@@ -165,6 +166,8 @@ def _sweep_until(stop: threading.Event, *, leftovers_first: bool) -> None:
             hl7_message_sweep(older_than_seconds=older_than)
             # Standard-procedure mapping of new and changed studies (beat does it with a broker).
             mapping_refresh()
+            # Alert rules over new and changed studies (beat `alerts-evaluate` with a broker).
+            alerts_sweep()
         except Exception:
             # The next round tries again; a dead sweeper would go unnoticed.
             logger.exception("spool sweep failed")

@@ -12,11 +12,28 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytest.importorskip("playwright.sync_api")
 
 
+def _seeded_catalogue() -> None:
+    """The shipped procedures and DRL sets, as the migration seeds them.
+
+    A transactional test starts from whatever the one before left: another
+    transactional test may have emptied the tables the migration filled.
+    """
+    import importlib
+
+    from django.apps import apps
+
+    from drl.models import StandardProcedure
+
+    if not StandardProcedure.objects.exists():
+        importlib.import_module("drl.migrations.0002_seed_catalogue_and_drl_sets").seed(apps, None)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_mpe_opens_the_dashboard_filters_follows_a_timeline_and_a_study(
     live_server, browser_page, django_user_model  # noqa: F811
 ):
     django_user_model.objects.create_user(username="mpe", password=PASSWORD)
+    _seeded_catalogue()
     world = build_world()
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser_page

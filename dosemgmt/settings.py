@@ -29,6 +29,11 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _env_float(name: str, default: float) -> float:
+    value = _env(name)
+    return float(value) if value else default
+
+
 def _env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in _env(name, default).split(",") if item.strip()]
 
@@ -238,6 +243,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # An object that stays unprocessed this long after receipt is re-enqueued.
 SWEEPER_STALE_AFTER_SECONDS = _env_int("DOSEMGMT_SWEEPER_STALE_AFTER", 120)
 SWEEPER_INTERVAL_SECONDS = _env_int("DOSEMGMT_SWEEPER_INTERVAL", 60)
+# How long the SCP's receipt writer lets a burst gather before registering it in
+# one transaction (the objects are already durable in spool/incoming meanwhile).
+RECEIPT_BATCH_WAIT_SECONDS = _env_float("DOSEMGMT_RECEIPT_BATCH_WAIT", 0.02)
 CELERY_BEAT_SCHEDULE = {
     "sweep-spool": {
         "task": "ingest.tasks.sweep_spool",

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from pydicom.filereader import read_file_meta_info
 
@@ -41,8 +42,6 @@ from ingest.spool import (
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
-# How long the writer lets receipts gather once the first one arrived.
-BATCH_WAIT_SECONDS = 0.02
 # Files this old in incoming, not in the writer's hands, were left behind.
 LEFT_BEHIND_AFTER_SECONDS = 60
 RESCAN_EVERY_SECONDS = 30
@@ -287,7 +286,7 @@ class ReceiptWriter:
                     self._busy = True
                 if self._queue and not backoff:
                     # Let a burst gather into one batch.
-                    time.sleep(BATCH_WAIT_SECONDS)
+                    time.sleep(settings.RECEIPT_BATCH_WAIT_SECONDS)
                 with self._cond:
                     batch = [self._queue.popleft() for _ in range(min(BATCH_SIZE, len(self._queue)))]
                 try:

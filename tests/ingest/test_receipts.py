@@ -49,7 +49,9 @@ def _run_scp(child_env, port: int, log):
     return subprocess.Popen(
         [sys.executable, "manage.py", "run_scp", "--port", str(port), "--bind", "127.0.0.1"],
         cwd=ROOT,
-        env=child_env(CELERY_BROKER_URL=""),
+        # The writer holds a burst for 5 s: the kill lands while answered objects
+        # wait in incoming, whatever the machine's speed.
+        env=child_env(CELERY_BROKER_URL="", DOSEMGMT_RECEIPT_BATCH_WAIT="5"),
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )

@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -225,21 +226,12 @@ def _publish_many(received_object_ids: list[int]) -> None:
 
 
 def _run_many_here(received_object_ids: list[int]) -> None:
-    from ingest.services import RETRYABLE_DATABASE_ERRORS, received_objects_process
+    from ingest.services import received_objects_process
 
-    for attempt in range(_LOCAL_ATTEMPTS):
-        try:
-            received_objects_process(received_object_ids=received_object_ids)
-            return
-        except RETRYABLE_DATABASE_ERRORS as exc:
-            if attempt + 1 < _LOCAL_ATTEMPTS:
-                logger.info("batch of %d received objects: %s; trying again", len(received_object_ids), exc)
-                time.sleep(0.2 * 2**attempt * random.uniform(1, 2))
-                continue
-            logger.exception("processing a batch of received objects failed; left for the sweeper")
-        except Exception:
-            logger.exception("processing a batch of received objects failed; left for the sweeper")
-            return
+    run_with_local_retries(
+        lambda: received_objects_process(received_object_ids=received_object_ids),
+        what=f"batch of {len(received_object_ids)} received objects",
+    )
 
 
 def _run_many_in_thread(received_object_ids: list[int]) -> None:
@@ -251,23 +243,35 @@ def _run_many_in_thread(received_object_ids: list[int]) -> None:
 
 
 def _run_here(received_object_id: int) -> None:
-    from ingest.services import RETRYABLE_DATABASE_ERRORS, received_object_process
+    from ingest.services import received_object_process
+
+    run_with_local_retries(
+        lambda: received_object_process(received_object_id=received_object_id),
+        what=f"received object {received_object_id}",
+    )
+
+
+def run_with_local_retries(call: Callable[[], object], *, what: str) -> None:
+    """Run work here, without a broker: a few quick attempts stand in for task retries.
+
+    A locked SQLite file or a study another thread is storing at the same
+    moment is worth a second try soon; anything else, or the last failure, is
+    logged and the work stays stored for the sweeper. Never raises.
+    """
+    from ingest.services import RETRYABLE_DATABASE_ERRORS
 
     for attempt in range(_LOCAL_ATTEMPTS):
         try:
-            received_object_process(received_object_id=received_object_id)
+            call()
             return
         except RETRYABLE_DATABASE_ERRORS as exc:
-            # A locked SQLite file or a study another thread is storing at the
-            # same moment: worth a second try soon.
             if attempt + 1 < _LOCAL_ATTEMPTS:
-                logger.info("received object %s: %s; trying again", received_object_id, exc)
+                logger.info("%s: %s; trying again", what, exc)
                 time.sleep(0.2 * 2**attempt * random.uniform(1, 2))
                 continue
-            logger.exception("processing received object %s failed; left for the sweeper", received_object_id)
+            logger.exception("processing %s failed; left for the sweeper", what)
         except Exception:
-            # Whatever else: the object stays stored and the sweeper tries again.
-            logger.exception("processing received object %s failed; left for the sweeper", received_object_id)
+            logger.exception("processing %s failed; left for the sweeper", what)
             return
 
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +55,6 @@ STATUS_NO_SUCH_INSTANCE = 0x0112
 STATUS_NO_LONGER_UPDATABLE = 0xA310
 
 RETRYABLE_DATABASE_ERRORS = (OperationalError, InterfaceError, IntegrityError)
-_LOCAL_ATTEMPTS = 3
 
 
 @dataclass
@@ -305,23 +302,7 @@ def _study_of_references(uids: list[str]) -> tuple[ReceivedObject, str] | None:
 
 
 def _process_here(step_id: int) -> None:
-    # Without a broker there is no task retry: a few quick local attempts.
-    for attempt in range(_LOCAL_ATTEMPTS):
-        try:
-            mpps_step_process(step_id=step_id)
-            return
-        except RETRYABLE_DATABASE_ERRORS as exc:
-            if attempt + 1 < _LOCAL_ATTEMPTS:
-                logger.info("MPPS step %s: %s; trying again", step_id, exc)
-                time.sleep(0.2 * 2**attempt * random.uniform(1, 2))
-                continue
-            logger.exception("processing MPPS step %s failed; left for the sweeper", step_id)
-        except Exception:
-            logger.exception("processing MPPS step %s failed; left for the sweeper", step_id)
-            return
-
-
-# --- the spool ----------------------------------------------------------------------
+    dispatch.run_with_local_retries(lambda: mpps_step_process(step_id=step_id), what=f"MPPS step {step_id}")
 
 
 def _as_dicom_file(data: bytes, *, sop_instance_uid: str, transfer_syntax_uid: str) -> bytes:

@@ -117,7 +117,8 @@ def _age_years(birth_date: str | None, study_date: str | None, age_string: str |
     return None
 
 
-def _number(ds: Dataset, keyword: str, reader: Reader) -> float | None:
+def header_number(ds: Dataset, keyword: str, reader: Reader) -> float | None:
+    """A numeric header value; a non-number is a warning and None."""
     raw = text(ds, keyword)
     if raw is None:
         return None
@@ -129,7 +130,7 @@ def _number(ds: Dataset, keyword: str, reader: Reader) -> float | None:
 
 
 def _positive_number(ds: Dataset, keyword: str, reader: Reader) -> float | None:
-    value = _number(ds, keyword, reader)
+    value = header_number(ds, keyword, reader)
     return value if value is not None and value > 0 else None
 
 

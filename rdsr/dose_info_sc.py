@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
-from rdsr.dicom_header import text
-from rdsr.image_header import CT_ACQUISITION_TYPES, header_number
+from rdsr.dicom_header import header_number, text
+from rdsr.image_header import CT_ACQUISITION_TYPES
 from rdsr.reading import Reader
 from rdsr.record import CtTotals, DoseRecord, Event
 from rdsr.units import implausible

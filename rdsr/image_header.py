@@ -36,7 +36,7 @@ from collections.abc import Iterable
 
 from pydicom.dataset import Dataset
 
-from rdsr.dicom_header import text
+from rdsr.dicom_header import header_number, text
 from rdsr.reading import Reader, iso_datetime
 from rdsr.record import DoseRecord, Event, MammoTotals
 from rdsr.units import implausible
@@ -465,17 +465,6 @@ def _values(ds: Dataset, keyword: str) -> list[str]:
     if raw is None:
         return []
     return [v.strip() for v in re.split(r"\s*[|,\\]\s*", raw) if v.strip()]
-
-
-def header_number(ds: Dataset, keyword: str, reader: Reader) -> float | None:
-    raw = text(ds, keyword)
-    if raw is None:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        reader.warn(f"header {keyword} {raw!r} is not a number; ignored")
-        return None
 
 
 def _numbers(ds: Dataset, keyword: str, reader: Reader) -> list[float | None]:

@@ -149,17 +149,7 @@ def _event_decide(
         if not details["review"]:
             # No empty list: the queue finds events still in review by the key.
             del details["review"]
-        decisions = dict(details.get("ocr_review") or {})
-        earlier = decisions.get(field) or {}
-        decisions[field] = {
-            # What OCR read stays what OCR read, however often the value is corrected.
-            "ocr_value": earlier["ocr_value"] if "ocr_value" in earlier else current,
-            "ocr_confidence": (details.get("confidence") or {}).get(field),
-            "decided_value": decided,
-            "action": action,
-            "by": user,
-            "at": timezone.now().isoformat(),
-        }
+        decisions = _decided(details, field, read=current, decided=decided, action=action, user=user)
         details["ocr_review"] = decisions
         event.details = details
         event.save(update_fields=[field, "details"])
@@ -220,16 +210,7 @@ def _total_decide(
             decided, action = current, CONFIRMED
         else:
             decided, action = _clean(TOTAL_FIELD, value, label, unit), CORRECTED
-        decisions = dict(ct.get("ocr_review") or {})
-        earlier = decisions.get(TOTAL_FIELD) or {}
-        decisions[TOTAL_FIELD] = {
-            "ocr_value": earlier["ocr_value"] if "ocr_value" in earlier else current,
-            "ocr_confidence": (ct.get("confidence") or {}).get(TOTAL_FIELD),
-            "decided_value": decided,
-            "action": action,
-            "by": user,
-            "at": timezone.now().isoformat(),
-        }
+        decisions = _decided(ct, TOTAL_FIELD, read=current, decided=decided, action=action, user=user)
         aside = {k: v for k, v in (ct.get("in_review") or {}).items() if k != TOTAL_FIELD}
         ct.update(
             {TOTAL_FIELD: decided, "review": [n for n in review if n != TOTAL_FIELD], "ocr_review": decisions,
@@ -259,6 +240,22 @@ def _total_decide(
 
 
 # --- helpers --------------------------------------------------------------------
+
+
+def _decided(values: dict, field: str, *, read, decided, action: str, user: str) -> dict:
+    """The decisions recorded beside a value (an event's details or the stated CT totals), with this one."""
+    decisions = dict(values.get("ocr_review") or {})
+    earlier = decisions.get(field) or {}
+    decisions[field] = {
+        # What OCR read stays what OCR read, however often the value is corrected.
+        "ocr_value": earlier["ocr_value"] if "ocr_value" in earlier else read,
+        "ocr_confidence": (values.get("confidence") or {}).get(field),
+        "decided_value": decided,
+        "action": action,
+        "by": user,
+        "at": timezone.now().isoformat(),
+    }
+    return decisions
 
 
 def _clean(field: str, value: float | str, label: str, unit: str) -> float | str:
